@@ -1,0 +1,364 @@
+package moqt
+
+import (
+	"context"
+	"io"
+	"sync"
+	"time"
+)
+
+// Defaults for TrackOptions fields left zero.
+const (
+	DefaultCacheGroups = 8
+	DefaultCacheMaxAge = 30 * time.Second
+)
+
+// Limits bound what a producer may write into a group.
+type Limits struct {
+	MaxFrameSize int // bytes per frame; 0 = unlimited
+	MaxGroupSize int // bytes per group; 0 = unlimited
+}
+
+// TrackOptions tune a track's cache and limits.
+type TrackOptions struct {
+	// CacheGroups is how many recent groups are kept for late joiners and
+	// lagging readers (default DefaultCacheGroups).
+	CacheGroups int
+	// CacheMaxAge drops cached groups older than this, except the latest one
+	// (default DefaultCacheMaxAge; negative disables the age bound).
+	CacheMaxAge time.Duration
+	Limits      Limits
+	// Now is the clock used for ages; nil means time.Now.
+	Now func() time.Time
+}
+
+func (o TrackOptions) withDefaults() TrackOptions {
+	if o.CacheGroups <= 0 {
+		o.CacheGroups = DefaultCacheGroups
+	}
+	if o.CacheMaxAge == 0 {
+		o.CacheMaxAge = DefaultCacheMaxAge
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// Track is a named series of groups with one writer and many readers. Groups
+// are kept in arrival order in a bounded cache; every reader has its own
+// cursor into it, so a slow reader never holds back the writer or the other
+// readers: when the cache moves past it, it skips ahead to what is still there.
+type Track struct {
+	name string
+	opts TrackOptions
+
+	mu      sync.Mutex
+	log     []*Group // arrival order; log[0] has arrival index base
+	base    uint64
+	maxSeq  uint64
+	hasSeq  bool
+	closed  bool
+	err     error // non-nil when aborted
+	readers int
+	idle    chan struct{} // closed while readers == 0
+	wake    notifier
+	onClose []func()
+}
+
+// NewTrack returns a track and its writer. Most code gets tracks from a
+// Broadcast instead.
+func NewTrack(name string, opts TrackOptions) *TrackWriter {
+	t := &Track{name: name, opts: opts.withDefaults(), idle: make(chan struct{})}
+	close(t.idle)
+	return &TrackWriter{t: t}
+}
+
+// Name is the track's name within its broadcast.
+func (t *Track) Name() string { return t.name }
+
+// Readers returns the number of open readers.
+func (t *Track) Readers() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.readers
+}
+
+// Latest returns the highest group sequence seen and whether any group exists.
+func (t *Track) Latest() (uint64, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.maxSeq, t.hasSeq
+}
+
+// CachedGroups returns the number of groups in the cache.
+func (t *Track) CachedGroups() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.log)
+}
+
+// Closed reports whether the track ended, and with which error.
+func (t *Track) Closed() (bool, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.closed, t.err
+}
+
+// Idle returns a channel that is closed while the track has no readers.
+func (t *Track) Idle() <-chan struct{} {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.idle
+}
+
+// ReaderOptions choose where a new reader starts.
+type ReaderOptions struct {
+	// Start, when set, is the first group sequence to deliver (if still
+	// cached); otherwise the reader starts at the latest group.
+	Start *uint64
+	// End, when set, is the last group sequence to deliver.
+	End *uint64
+}
+
+// Reader attaches a new reader. It fails with ErrClosed once the track ended.
+func (t *Track) Reader(opts ReaderOptions) (*TrackReader, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		if t.err != nil {
+			return nil, t.err
+		}
+		return nil, ErrClosed
+	}
+	return t.readerLocked(opts), nil
+}
+
+func (t *Track) readerLocked(opts ReaderOptions) *TrackReader {
+	t.evictLocked()
+	r := &TrackReader{t: t, cursor: t.base + uint64(len(t.log))}
+	if opts.End != nil {
+		r.maxSeq, r.bounded = *opts.End, true
+	}
+	switch {
+	case opts.Start != nil:
+		r.cursor, r.minSeq = t.base, *opts.Start
+	case t.hasSeq:
+		// Start at the latest group: the newest sequence in the cache.
+		for i := len(t.log) - 1; i >= 0; i-- {
+			if t.log[i].seq == t.maxSeq {
+				r.cursor = t.base + uint64(i)
+				break
+			}
+		}
+		r.minSeq = t.maxSeq
+	}
+	if t.readers == 0 {
+		t.idle = make(chan struct{})
+	}
+	t.readers++
+	return r
+}
+
+func (t *Track) releaseReader() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.readers--
+	if t.readers == 0 {
+		close(t.idle)
+	}
+}
+
+// evictLocked drops groups beyond the count bound and groups older than the
+// age bound, but never the group holding the highest sequence: a late joiner
+// of a slow track must still find the latest group.
+func (t *Track) evictLocked() {
+	for len(t.log) > t.opts.CacheGroups {
+		t.dropFrontLocked()
+	}
+	if t.opts.CacheMaxAge < 0 || len(t.log) == 0 {
+		return
+	}
+	cutoff := t.opts.Now().Add(-t.opts.CacheMaxAge)
+	for len(t.log) > 0 && t.log[0].created.Before(cutoff) && t.log[0].seq != t.maxSeq {
+		t.dropFrontLocked()
+	}
+}
+
+func (t *Track) dropFrontLocked() {
+	t.log[0] = nil
+	t.log = t.log[1:]
+	t.base++
+}
+
+func (t *Track) appendLocked(seq uint64) (*GroupWriter, error) {
+	if t.closed {
+		return nil, ErrClosed
+	}
+	for _, g := range t.log {
+		if g.seq == seq {
+			return nil, ErrDuplicate
+		}
+	}
+	g := newGroup(seq, t.opts.Limits, t.opts.Now())
+	t.log = append(t.log, g)
+	if !t.hasSeq || seq > t.maxSeq {
+		t.maxSeq, t.hasSeq = seq, true
+	}
+	t.evictLocked()
+	t.wake.broadcast()
+	return &GroupWriter{g: g}, nil
+}
+
+func (t *Track) finish(err error) {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return
+	}
+	t.closed, t.err = true, err
+	t.wake.broadcast()
+	callbacks := t.onClose
+	t.onClose = nil
+	t.mu.Unlock()
+	for _, f := range callbacks {
+		f()
+	}
+}
+
+// whenClosed runs f once the track ends (immediately if it already has).
+func (t *Track) whenClosed(f func()) {
+	t.mu.Lock()
+	if !t.closed {
+		t.onClose = append(t.onClose, f)
+		t.mu.Unlock()
+		return
+	}
+	t.mu.Unlock()
+	f()
+}
+
+// TrackWriter produces a track's groups.
+type TrackWriter struct {
+	t *Track
+}
+
+// Track returns the track being written.
+func (w *TrackWriter) Track() *Track { return w.t }
+
+// Name is the track's name.
+func (w *TrackWriter) Name() string { return w.t.name }
+
+// AppendGroup starts the group after the highest sequence so far (0 first).
+func (w *TrackWriter) AppendGroup() (*GroupWriter, error) {
+	w.t.mu.Lock()
+	defer w.t.mu.Unlock()
+	seq := uint64(0)
+	if w.t.hasSeq {
+		seq = w.t.maxSeq + 1
+	}
+	return w.t.appendLocked(seq)
+}
+
+// CreateGroup starts a group with an explicit sequence, as a relay does when
+// forwarding groups that may arrive out of order. A sequence still in the
+// cache is rejected with ErrDuplicate.
+func (w *TrackWriter) CreateGroup(seq uint64) (*GroupWriter, error) {
+	w.t.mu.Lock()
+	defer w.t.mu.Unlock()
+	return w.t.appendLocked(seq)
+}
+
+// WriteGroup writes a complete group of frames at the next sequence.
+func (w *TrackWriter) WriteGroup(frames ...[]byte) error {
+	g, err := w.AppendGroup()
+	if err != nil {
+		return err
+	}
+	for _, f := range frames {
+		if err := g.WriteFrame(f); err != nil {
+			g.Abort(err)
+			return err
+		}
+	}
+	return g.Close()
+}
+
+// Close ends the track; readers drain what they have not read yet, then get io.EOF.
+func (w *TrackWriter) Close() error {
+	w.t.finish(nil)
+	return nil
+}
+
+// Abort ends the track with an error.
+func (w *TrackWriter) Abort(err error) {
+	if err == nil {
+		err = ErrClosed
+	}
+	w.t.finish(err)
+}
+
+// TrackReader is one reader's cursor into a track.
+type TrackReader struct {
+	t       *Track
+	cursor  uint64 // arrival index of the next group to consider
+	minSeq  uint64
+	maxSeq  uint64
+	bounded bool
+	done    bool
+	once    sync.Once
+}
+
+// Track returns the track being read.
+func (r *TrackReader) Track() *Track { return r.t }
+
+// NextGroup returns the next group in arrival order, waiting for one if
+// needed. Groups that left the cache before the reader got to them are
+// skipped. It returns io.EOF when the track ended (or the End bound was
+// delivered) and the abort error if the track was aborted.
+func (r *TrackReader) NextGroup(ctx context.Context) (*GroupReader, error) {
+	t := r.t
+	for {
+		t.mu.Lock()
+		if r.done {
+			t.mu.Unlock()
+			return nil, io.EOF
+		}
+		t.evictLocked()
+		if r.cursor < t.base {
+			r.cursor = t.base
+		}
+		for r.cursor < t.base+uint64(len(t.log)) {
+			g := t.log[r.cursor-t.base]
+			r.cursor++
+			if g.seq < r.minSeq || (r.bounded && g.seq > r.maxSeq) {
+				continue
+			}
+			if r.bounded && g.seq == r.maxSeq {
+				r.done = true
+			}
+			t.mu.Unlock()
+			return g.Reader(), nil
+		}
+		if t.closed {
+			err := t.err
+			t.mu.Unlock()
+			if err == nil {
+				err = io.EOF
+			}
+			return nil, err
+		}
+		wake := t.wake.wait()
+		t.mu.Unlock()
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return nil, context.Cause(ctx)
+		}
+	}
+}
+
+// Close detaches the reader. It is safe to call more than once.
+func (r *TrackReader) Close() {
+	r.once.Do(r.t.releaseReader)
+}
