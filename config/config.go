@@ -1,0 +1,114 @@
+// Package config is the single source of truth for moq-relay's settings.
+//
+// One Config tree is filled from four layers, each overriding the one before:
+//
+//	defaults (Default) < TOML file < MOQ_* environment < command-line flags
+//
+// Resolve runs all four and Validate; Default and Validate are the only
+// places that know default values and rules. Lower layers (transport, relay,
+// cluster) take their own plain option structs, which cmd derives from this
+// tree, so they never import this package.
+package config
+
+// Config is the whole configuration tree. TOML keys are the snake_case tags;
+// every leaf is also reachable as an environment variable (see EnvName).
+type Config struct {
+	Server  ServerConfig  `toml:"server"`
+	Log     LogConfig     `toml:"log"`
+	Relay   RelayConfig   `toml:"relay"`
+	Cluster ClusterConfig `toml:"cluster"`
+
+	// Reserved: [auth] (publish/subscribe tokens) and [limits] (per-session
+	// and per-node caps) are added here by a later change. New fields get
+	// env-variable support automatically; flags and aliases go in aliases.go.
+}
+
+// ServerConfig is the listener: one host:port serves QUIC and WebTransport
+// on UDP and the HTTP/WebSocket fallback on TCP.
+type ServerConfig struct {
+	Bind string `toml:"bind"`
+	// QUIC connection timeouts; they sit here rather than under [server.tls]
+	// because they bound the whole connection, not just the certificate.
+	HandshakeTimeout Duration  `toml:"handshake_timeout"`
+	IdleTimeout      Duration  `toml:"idle_timeout"`
+	TLS              TLSConfig `toml:"tls"`
+}
+
+// TLSConfig chooses between certificate files and a generated dev certificate.
+type TLSConfig struct {
+	Cert string `toml:"cert"`
+	Key  string `toml:"key"`
+	// Generate lists host names for a self-signed certificate; browsers can
+	// trust it through WebTransport serverCertificateHashes.
+	Generate []string `toml:"generate"`
+	// Validity of a generated certificate; serverCertificateHashes accepts
+	// only certificates valid for less than two weeks.
+	Validity Duration `toml:"validity"`
+}
+
+// LogConfig selects the zap logger; see Build.
+type LogConfig struct {
+	Level  string `toml:"level"`  // debug | info | warn | error
+	Format string `toml:"format"` // console | json
+}
+
+// RelayConfig is the per-node forwarding and cache policy.
+type RelayConfig struct {
+	CacheGroups  int      `toml:"cache_groups"`   // newest groups kept per track
+	CacheMaxAge  Duration `toml:"cache_max_age"`  // older groups are evicted
+	MaxFrameSize int64    `toml:"max_frame_size"` // bytes
+	MaxGroupSize int64    `toml:"max_group_size"` // bytes
+}
+
+// ClusterConfig joins this node to a cluster. With no roots the node is a
+// root itself (or a standalone relay).
+type ClusterConfig struct {
+	Root      []string `toml:"root"`       // root URLs a leaf registers with
+	Node      string   `toml:"node"`       // URL other nodes reach this one at
+	ID        string   `toml:"id"`         // empty: derived, see NodeID
+	TokenFile string   `toml:"token_file"` // shared cluster secret
+
+	Sync       SyncConfig       `toml:"sync"`
+	Routing    RoutingConfig    `toml:"routing"`
+	Allocation AllocationConfig `toml:"allocation"`
+	Relay      PeerLinkConfig   `toml:"relay"`
+}
+
+// SyncConfig is membership and liveness. ServerID, Address and SeedServers
+// are the seed design's names for cluster.id, cluster.node and cluster.root;
+// loading folds them into those fields (see aliases.go).
+type SyncConfig struct {
+	ServerID    string   `toml:"server_id"`
+	Address     string   `toml:"address"`
+	SeedServers []string `toml:"seed_servers"`
+
+	HeartbeatInterval Duration `toml:"heartbeat_interval"`
+	SyncInterval      Duration `toml:"sync_interval"`     // full announce resync
+	HeartbeatTTL      Duration `toml:"heartbeat_ttl"`     // load report lifetime
+	SuspectThreshold  int      `toml:"suspect_threshold"` // missed heartbeats
+	OfflineThreshold  int      `toml:"offline_threshold"` // missed heartbeats
+}
+
+// RoutingConfig holds the load levels above which new subscribers are sent
+// to another node.
+type RoutingConfig struct {
+	CPUThreshold        float64 `toml:"cpu_threshold"`       // percent
+	BandwidthThreshold  float64 `toml:"bandwidth_threshold"` // egress Mbps
+	SubscriberThreshold int     `toml:"subscriber_threshold"`
+}
+
+// AllocationConfig shapes GET /cluster/allocate answers.
+type AllocationConfig struct {
+	TicketTTL      Duration `toml:"ticket_ttl"`
+	CandidateLimit int      `toml:"candidate_limit"`
+}
+
+// PeerLinkConfig drives the pool of node-to-node sessions that pull remote
+// broadcasts; the seed design calls it the relay manager, hence [cluster.relay].
+type PeerLinkConfig struct {
+	EstablishTimeout    Duration `toml:"establish_timeout"`
+	ReleaseDelay        Duration `toml:"release_delay"` // after the last local subscriber
+	MaxRetryAttempts    int      `toml:"max_retry_attempts"`
+	RetryDelay          Duration `toml:"retry_delay"`
+	HealthCheckInterval Duration `toml:"health_check_interval"`
+}

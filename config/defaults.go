@@ -1,0 +1,53 @@
+package config
+
+import "time"
+
+// Default returns a fresh Config holding every default value. It is the only
+// place defaults are written down; example.toml is tested against it.
+func Default() *Config {
+	return &Config{
+		Server: ServerConfig{
+			Bind:             "[::]:4443",
+			HandshakeTimeout: Duration(10 * time.Second),
+			IdleTimeout:      Duration(30 * time.Second),
+			TLS: TLSConfig{
+				Validity: Duration(10 * 24 * time.Hour),
+			},
+		},
+		Log: LogConfig{
+			Level:  "info",
+			Format: "console",
+		},
+		Relay: RelayConfig{
+			CacheGroups:  8,
+			CacheMaxAge:  Duration(30 * time.Second),
+			MaxFrameSize: 16 << 20,
+			MaxGroupSize: 64 << 20,
+		},
+		Cluster: ClusterConfig{
+			Sync: SyncConfig{
+				HeartbeatInterval: Duration(time.Second),
+				SyncInterval:      Duration(5 * time.Second),
+				HeartbeatTTL:      Duration(10 * time.Second),
+				SuspectThreshold:  3,
+				OfflineThreshold:  6,
+			},
+			Routing: RoutingConfig{
+				CPUThreshold:        80,
+				BandwidthThreshold:  800,
+				SubscriberThreshold: 10000,
+			},
+			Allocation: AllocationConfig{
+				TicketTTL:      Duration(30 * time.Second),
+				CandidateLimit: 3,
+			},
+			Relay: PeerLinkConfig{
+				EstablishTimeout:    Duration(5 * time.Second),
+				ReleaseDelay:        Duration(10 * time.Second),
+				MaxRetryAttempts:    3,
+				RetryDelay:          Duration(time.Second),
+				HealthCheckInterval: Duration(5 * time.Second),
+			},
+		},
+	}
+}
