@@ -184,6 +184,9 @@ func (b *Broadcast) finish(err error) {
 	}
 }
 
+// OnClose runs f once the broadcast ends (at once if it already has).
+func (b *Broadcast) OnClose(f func()) { b.whenClosed(f) }
+
 // whenClosed runs f once the broadcast ends (at once if it already has).
 func (b *Broadcast) whenClosed(f func()) {
 	b.mu.Lock()

@@ -22,6 +22,9 @@ type PublishOptions struct {
 	// than one a client published here. Peers are only served local
 	// broadcasts, so a broadcast crosses at most one node-to-node hop.
 	Remote bool
+	// Hops lists the ids of the nodes the broadcast already passed through,
+	// origin first (moq-lite-04 loop detection).
+	Hops []uint64
 }
 
 // Announcement is a change in the set of published broadcasts.
@@ -29,11 +32,13 @@ type Announcement struct {
 	Path   string
 	Active bool
 	Remote bool
+	Hops   []uint64 // set when Active
 }
 
 type publication struct {
 	b      *Broadcast
 	remote bool
+	hops   []uint64
 	gen    uint64
 }
 
@@ -65,7 +70,7 @@ func (o *Origin) SetResolver(r Resolver) {
 func (o *Origin) Publish(path string, b *Broadcast, opts PublishOptions) (unpublish func()) {
 	o.mu.Lock()
 	o.gen++
-	p := &publication{b: b, remote: opts.Remote, gen: o.gen}
+	p := &publication{b: b, remote: opts.Remote, hops: opts.Hops, gen: o.gen}
 	o.pubs[path] = append(o.pubs[path], p)
 	o.touchLocked(path)
 	o.mu.Unlock()
@@ -249,7 +254,7 @@ func (w *Watcher) diffLocked(path string) (Announcement, bool) {
 		return Announcement{Path: path, Active: false}, true
 	case !wasActive:
 		w.known[path] = cur.gen
-		return Announcement{Path: path, Active: true, Remote: cur.remote}, true
+		return Announcement{Path: path, Active: true, Remote: cur.remote, Hops: cur.hops}, true
 	case known != cur.gen:
 		// Replaced: report the end now and the new start on the next call.
 		delete(w.known, path)

@@ -98,6 +98,19 @@ func (t *Track) CachedGroups() int {
 	return len(t.log)
 }
 
+// Group returns the cached group with the given sequence.
+func (t *Track) Group(seq uint64) (*Group, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.evictLocked()
+	for _, g := range t.log {
+		if g.seq == seq {
+			return g, true
+		}
+	}
+	return nil, false
+}
+
 // Closed reports whether the track ended, and with which error.
 func (t *Track) Closed() (bool, error) {
 	t.mu.Lock()

@@ -73,4 +73,6 @@ type Session interface {
 	Kind() Kind
 	LocalAddr() net.Addr
 	RemoteAddr() net.Addr
+	// Stats reports the connection's congestion-control estimates.
+	Stats() Stats
 }

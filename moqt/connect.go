@@ -1,0 +1,123 @@
+package moqt
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/moq-cluster/moq-relay/moqt/wire"
+	"github.com/moq-cluster/moq-relay/transport"
+)
+
+// ConnectOptions configure a client session.
+type ConnectOptions struct {
+	SessionConfig
+
+	// Fingerprints pins the server certificate by the SHA-256 of its DER
+	// (development certificates). With none, the certificate is verified
+	// against RootCAs (system roots when nil).
+	Fingerprints       [][32]byte
+	RootCAs            *x509.CertPool
+	InsecureSkipVerify bool
+	// QUIC uses raw QUIC for an https:// URL instead of WebTransport.
+	QUIC bool
+	// Protocols restricts the protocols offered (default: every registered one).
+	Protocols        []string
+	HandshakeTimeout time.Duration
+}
+
+// Connect dials a MoQ server and runs the handshake. URL schemes:
+//
+//	moqt://host:port/path   raw QUIC
+//	https://host:port/path  WebTransport (raw QUIC with opts.QUIC)
+//	http://host:port/path   development: fetch the certificate hash from
+//	                        http://host:port/certificate.sha256, pin it, then
+//	                        WebTransport over https
+//
+// The path scopes the session: broadcasts are published and consumed under it.
+func Connect(ctx context.Context, rawURL string, opts ConnectOptions) (Session, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("moqt: parse url: %w", err)
+	}
+	if u.Port() == "" {
+		return nil, fmt.Errorf("moqt: url %q has no port", rawURL)
+	}
+	path := CleanPath(u.Path)
+	dial := transport.DialOptions{
+		Protocols:          opts.Protocols,
+		Fingerprints:       opts.Fingerprints,
+		RootCAs:            opts.RootCAs,
+		InsecureSkipVerify: opts.InsecureSkipVerify,
+		HandshakeTimeout:   opts.HandshakeTimeout,
+		Logger:             opts.Logger,
+	}
+	if len(dial.Protocols) == 0 {
+		dial.Protocols = Protocols()
+	}
+
+	var conn transport.Session
+	switch u.Scheme {
+	case "moqt", "moql", "quic":
+		conn, err = dialQUIC(ctx, u, path, dial)
+	case "https":
+		if opts.QUIC {
+			conn, err = dialQUIC(ctx, u, path, dial)
+		} else {
+			conn, err = transport.DialWebTransport(ctx, u.String(), dial)
+		}
+	case "http":
+		fp, ferr := transport.FetchFingerprint(ctx, u.String())
+		if ferr != nil {
+			return nil, fmt.Errorf("moqt: %w", ferr)
+		}
+		dial.Fingerprints = append(slices.Clone(dial.Fingerprints), fp)
+		wt := *u
+		wt.Scheme = "https"
+		conn, err = transport.DialWebTransport(ctx, wt.String(), dial)
+	default:
+		return nil, fmt.Errorf("moqt: unsupported url scheme %q (want moqt, https or http)", u.Scheme)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("moqt: dial %s: %w", u.Host, err)
+	}
+	d, ok := dialectFor(conn.Protocol())
+	if !ok {
+		_ = conn.CloseWithError(uint32(wire.CodeVersion), "unsupported protocol")
+		return nil, fmt.Errorf("moqt: server chose %q: %w", conn.Protocol(), ErrUnknownProtocol)
+	}
+	sess, err := d.Connect(ctx, conn, path, opts.SessionConfig)
+	if err != nil {
+		_ = conn.CloseWithError(uint32(wire.CodeOf(err, wire.CodeProtocolViolation)), "handshake failed")
+		return nil, err
+	}
+	return sess, nil
+}
+
+// dialQUIC dials raw QUIC. Raw QUIC has no request URI, so a non-empty path
+// can only travel in a SETUP message: offer just the protocols that have one.
+func dialQUIC(ctx context.Context, u *url.URL, path string, opts transport.DialOptions) (transport.Session, error) {
+	if path != "" {
+		var withSetup []string
+		for _, p := range opts.Protocols {
+			if d, ok := dialectFor(p); ok {
+				if c, ok := d.(interface{ CarriesPath(string) bool }); ok && c.CarriesPath(p) {
+					withSetup = append(withSetup, p)
+				}
+			}
+		}
+		if len(withSetup) == 0 {
+			return nil, fmt.Errorf("no offered protocol can carry path %q over raw QUIC", path)
+		}
+		opts.Protocols = withSetup
+	}
+	host, _, err := net.SplitHostPort(u.Host)
+	if err != nil {
+		return nil, err
+	}
+	return transport.DialQUIC(ctx, u.Host, host, opts)
+}

@@ -1,0 +1,178 @@
+package lite
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"go.uber.org/zap"
+
+	"github.com/moq-cluster/moq-relay/moqt"
+	"github.com/moq-cluster/moq-relay/moqt/wire"
+	"github.com/moq-cluster/moq-relay/transport"
+)
+
+// implementation is what we put in the SETUP Implementation parameter.
+const implementation = "moq-relay-go"
+
+// Accept runs the server side of a moq-lite session on conn. With the
+// moq-lite-03/04 protocols the version is fixed by ALPN and there is no
+// handshake; with "moql" (or no protocol) the client's SETUP picks it.
+func Accept(ctx context.Context, conn transport.Session, cfg moqt.SessionConfig) (*Session, error) {
+	path := conn.Path()
+	if v, ok := VersionFromALPN(conn.Protocol()); ok {
+		s := newSession(conn, v, path, cfg)
+		s.start()
+		return s, nil
+	}
+	str, err := conn.AcceptStream(ctx)
+	if err != nil {
+		_ = conn.CloseWithError(uint32(wire.CodeTimeout), "no setup stream")
+		return nil, fmt.Errorf("lite: accept setup stream: %w", err)
+	}
+	setup, err := readClientSetup(ctx, str)
+	if err != nil {
+		code := wire.CodeOf(err, wire.CodeProtocolViolation)
+		_ = conn.CloseWithError(uint32(code), err.Error())
+		return nil, fmt.Errorf("lite: read client setup: %w", err)
+	}
+	v, ok := chooseVersion(setup.Versions)
+	if !ok {
+		err := wire.Errorf(wire.CodeVersion, "no common version: client offered %s", formatVersions(setup.Versions))
+		_ = conn.CloseWithError(uint32(err.Code), err.Reason)
+		return nil, fmt.Errorf("lite: %w", err)
+	}
+	if p, ok := setup.Params.Path(); ok && path == "" {
+		// Raw QUIC carries no request URI; the SETUP Path parameter does.
+		path = moqt.CleanPath(p)
+	}
+	reply := ServerSetup{Version: v}
+	reply.Params.SetBytes(ParamImplementation, []byte(implementation))
+	buf := wire.AppendVarint(nil, uint64(StreamServerCompat))
+	if _, err := str.Write(reply.AppendTo(buf)); err != nil {
+		_ = conn.CloseWithError(uint32(wire.CodeTransport), "setup write failed")
+		return nil, fmt.Errorf("lite: write server setup: %w", err)
+	}
+	s := newSession(conn, v, path, cfg)
+	s.setup = str
+	s.start()
+	s.spawn("setup-stream", s.holdSetupStream)
+	return s, nil
+}
+
+// Connect runs the client side of a moq-lite session on conn. path is the
+// scope to request when the binding has no URI of its own (raw QUIC).
+func Connect(ctx context.Context, conn transport.Session, path string, cfg moqt.SessionConfig) (*Session, error) {
+	path = moqt.CleanPath(path)
+	if v, ok := VersionFromALPN(conn.Protocol()); ok {
+		if conn.Path() == "" && path != "" {
+			return nil, fmt.Errorf("lite: %s over %s cannot carry path %q; offer %q to send it in SETUP", v, conn.Kind(), path, ProtocolMoql)
+		}
+		s := newSession(conn, v, path, cfg)
+		s.start()
+		return s, nil
+	}
+	str, err := conn.OpenStream(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("lite: open setup stream: %w", err)
+	}
+	hello := ClientSetup{Versions: slices.Clone(Supported)}
+	if conn.Path() == "" && path != "" {
+		hello.Params.SetBytes(ParamPath, []byte(path))
+	}
+	hello.Params.SetBytes(ParamImplementation, []byte(implementation))
+	buf := wire.AppendVarint(nil, uint64(StreamClientCompat))
+	if _, err := str.Write(hello.AppendTo(buf)); err != nil {
+		return nil, fmt.Errorf("lite: write client setup: %w", err)
+	}
+	reply, err := readServerSetup(ctx, str)
+	if err != nil {
+		return nil, fmt.Errorf("lite: read server setup: %w", err)
+	}
+	if !slices.Contains(hello.Versions, reply.Version) {
+		_ = conn.CloseWithError(uint32(wire.CodeVersion), "server chose a version we did not offer")
+		return nil, fmt.Errorf("lite: server chose %s, which we did not offer", reply.Version)
+	}
+	if conn.Path() != "" {
+		path = conn.Path()
+	}
+	s := newSession(conn, reply.Version, path, cfg)
+	s.setup = str
+	s.start()
+	s.spawn("setup-stream", s.holdSetupStream)
+	return s, nil
+}
+
+func readClientSetup(ctx context.Context, str transport.Stream) (*ClientSetup, error) {
+	stop := context.AfterFunc(ctx, func() { str.CancelRead(uint32(wire.CodeTimeout)) })
+	defer stop()
+	r := wire.NewReader(str)
+	typ, err := r.Varint()
+	if err != nil {
+		return nil, err
+	}
+	if StreamType(typ) != StreamClientCompat {
+		return nil, wire.Errorf(wire.CodeProtocolViolation, "expected CLIENT_SETUP stream (0x20), got 0x%x", typ)
+	}
+	m, err := ReadClientSetup(r)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, wire.Errorf(wire.CodeTimeout, "setup not completed: %v", context.Cause(ctx))
+		}
+		return nil, err
+	}
+	return &m, nil
+}
+
+func readServerSetup(ctx context.Context, str transport.Stream) (*ServerSetup, error) {
+	stop := context.AfterFunc(ctx, func() { str.CancelRead(uint32(wire.CodeTimeout)) })
+	defer stop()
+	r := wire.NewReader(str)
+	typ, err := r.Varint()
+	if err != nil {
+		return nil, err
+	}
+	if StreamType(typ) != StreamServerCompat {
+		return nil, wire.Errorf(wire.CodeProtocolViolation, "expected SERVER_SETUP (0x21), got 0x%x", typ)
+	}
+	m, err := ReadServerSetup(r)
+	if err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// chooseVersion picks the client's most preferred version that we speak.
+func chooseVersion(offered []Version) (Version, bool) {
+	for _, v := range offered {
+		if slices.Contains(Supported, v) {
+			return v, true
+		}
+	}
+	return 0, false
+}
+
+func formatVersions(vs []Version) string {
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = v.String()
+	}
+	return fmt.Sprint(out)
+}
+
+// holdSetupStream keeps the moql SETUP stream open. moq-lite-03+ sends
+// nothing more on it; anything that arrives is a protocol violation, and its
+// end means the peer is leaving.
+func (s *Session) holdSetupStream() error {
+	stop := context.AfterFunc(s.ctx, func() { s.setup.CancelRead(uint32(wire.CodeCancel)) })
+	defer stop()
+	var b [1]byte
+	n, err := s.setup.Read(b[:])
+	if n > 0 {
+		return fatalf(wire.CodeProtocolViolation, "unexpected data on the setup stream")
+	}
+	if err != nil && s.ctx.Err() == nil {
+		s.log.Debug("setup stream closed by peer", zap.Error(err))
+	}
+	return nil
+}

@@ -1,0 +1,585 @@
+package lite
+
+import (
+	"context"
+	"io"
+	"slices"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/moq-cluster/moq-relay/moqt"
+	"github.com/moq-cluster/moq-relay/moqt/wire"
+	"github.com/moq-cluster/moq-relay/transport"
+)
+
+// serveAnnounce answers the peer's ANNOUNCE_INTEREST with the broadcasts
+// under its prefix, then every change, until either side ends the stream.
+func (s *Session) serveAnnounce(str transport.Stream, r *wire.Reader) error {
+	var req AnnounceInterest
+	if err := ReadMessage(r, s.version, &req); err != nil {
+		resetStream(str, wire.CodeOf(err, wire.CodeProtocolViolation))
+		return err
+	}
+	if s.cfg.Origin == nil {
+		// Nothing to announce: keep the stream open and empty until the peer leaves.
+		return s.drainUntilEnd(str, r)
+	}
+	prefix := s.fullPath(req.Prefix)
+	w := s.cfg.Origin.Watch(moqt.WatchOptions{Prefix: prefix, LocalOnly: s.cfg.LocalOnly})
+	defer w.Close()
+
+	ctx, cancel := context.WithCancel(s.ctx)
+	defer cancel()
+	// The peer ends the interest by closing its side; anything else it sends is a violation.
+	s.spawn("announce-peer", func() error {
+		defer cancel()
+		return s.expectEnd(r)
+	})
+
+	sent := make(map[string]bool) // suffixes the peer currently sees as active
+	var buf []byte
+	for {
+		a, err := w.Next(ctx)
+		if err != nil {
+			break
+		}
+		suffix, _ := moqt.StripPathPrefix(a.Path, prefix)
+		msg := Announce{Active: a.Active, Suffix: suffix}
+		if a.Active {
+			if s.excluded(a, req.ExcludeHop) {
+				continue
+			}
+			msg.Hops = s.outgoingHops(a.Hops)
+		} else if !sent[suffix] {
+			continue
+		}
+		buf = msg.AppendTo(buf[:0], s.version)
+		if _, err := str.Write(buf); err != nil {
+			str.CancelRead(uint32(wire.CodeCancel))
+			return nil
+		}
+		if a.Active {
+			sent[suffix] = true
+		} else {
+			delete(sent, suffix)
+		}
+	}
+	_ = str.Close()
+	return nil
+}
+
+// excluded applies moq-lite-04's Exclude Hop: the subscriber asks not to hear
+// about broadcasts that already passed through it.
+func (s *Session) excluded(a moqt.Announcement, excludeHop uint64) bool {
+	if s.cfg.Authorizer != nil && !s.cfg.Authorizer.CanSubscribe(a.Path) {
+		return true
+	}
+	return excludeHop != 0 && slices.Contains(a.Hops, excludeHop)
+}
+
+// outgoingHops is the hop list as the peer should see it: the broadcast's
+// path so far plus this node.
+func (s *Session) outgoingHops(hops []uint64) []uint64 {
+	out := slices.Clone(hops)
+	if s.cfg.HopID != 0 {
+		out = append(out, s.cfg.HopID)
+	}
+	if len(out) > MaxHops {
+		out = out[len(out)-MaxHops:]
+	}
+	return out
+}
+
+// expectEnd waits for the peer to finish its side of a stream on which it
+// must send nothing more.
+func (s *Session) expectEnd(r *wire.Reader) error {
+	eof, err := r.AtEOF()
+	if err != nil {
+		return nil // reset or session end
+	}
+	if !eof {
+		return fatalf(wire.CodeProtocolViolation, "unexpected data after the request")
+	}
+	return nil
+}
+
+func (s *Session) drainUntilEnd(str transport.Stream, r *wire.Reader) error {
+	stop := context.AfterFunc(s.ctx, func() { str.CancelRead(uint32(wire.CodeCancel)) })
+	defer stop()
+	err := s.expectEnd(r)
+	_ = str.Close()
+	return err
+}
+
+// served is one subscription the peer made to us.
+type served struct {
+	s      *Session
+	id     uint64
+	str    transport.Stream
+	reader *moqt.TrackReader
+
+	mu         sync.Mutex
+	priority   uint8
+	ordered    bool
+	maxLatency time.Duration
+	inflight   []*groupSend // arrival order
+	wg         sync.WaitGroup
+}
+
+// groupSend is one group being written to its own unidirectional stream.
+type groupSend struct {
+	seq     uint64
+	arrived time.Time
+	g       *moqt.GroupReader
+	ctx     context.Context
+	cancel  context.CancelFunc
+
+	mu      sync.Mutex
+	str     transport.SendStream
+	dropped bool
+}
+
+// drop abandons the group: its stream is reset with code.
+func (gs *groupSend) drop(code wire.Code) {
+	gs.mu.Lock()
+	defer gs.mu.Unlock()
+	if gs.dropped {
+		return
+	}
+	gs.dropped = true
+	gs.cancel()
+	if gs.str != nil {
+		gs.str.CancelWrite(uint32(code))
+	}
+}
+
+func (s *Session) serveSubscribe(str transport.Stream, r *wire.Reader) error {
+	var req Subscribe
+	if err := ReadMessage(r, s.version, &req); err != nil {
+		resetStream(str, wire.CodeProtocolViolation)
+		return err
+	}
+	s.mu.Lock()
+	_, dup := s.peerSubscribeIDs[req.ID]
+	s.peerSubscribeIDs[req.ID] = struct{}{}
+	s.mu.Unlock()
+	if dup {
+		resetStream(str, wire.CodeProtocolViolation)
+		return fatalf(wire.CodeProtocolViolation, "subscribe id %d reused", req.ID)
+	}
+	path := s.fullPath(req.Broadcast)
+	log := s.log.With(zap.String("broadcast", path), zap.String("track", req.Track), zap.Uint64("subscribe_id", req.ID))
+	if s.cfg.Authorizer != nil && !s.cfg.Authorizer.CanSubscribe(path) {
+		log.Info("subscribe refused: unauthorized")
+		resetStream(str, wire.CodeUnauthorized)
+		return nil
+	}
+	reader, err := s.subscribeLocal(path, req)
+	if err != nil {
+		code := wire.CodeOf(err, wire.CodeNotFound)
+		log.Debug("subscribe refused", zap.Error(err))
+		resetStream(str, code)
+		return nil
+	}
+	sub := &served{s: s, id: req.ID, str: str, reader: reader, priority: req.Priority, ordered: req.Ordered, maxLatency: time.Duration(req.MaxLatencyMs) * time.Millisecond}
+	s.priority.add(req.Priority)
+	defer func() { s.priority.remove(sub.currentPriority()) }()
+	defer reader.Close()
+
+	ok := SubscribeResponse{Type: ResponseOK, OK: SubscribeOK{
+		Priority: req.Priority, Ordered: req.Ordered, MaxLatencyMs: req.MaxLatencyMs,
+		StartGroup: req.StartGroup, EndGroup: req.EndGroup,
+	}}
+	if _, err := str.Write(ok.AppendTo(nil, s.version)); err != nil {
+		resetStream(str, wire.CodeCancel)
+		return nil
+	}
+	log.Debug("subscribe started")
+
+	ctx, cancel := context.WithCancel(s.ctx)
+	defer cancel()
+	// However the subscription ends early, in-flight group streams are reset
+	// so writers blocked on a stalled peer return.
+	stop := context.AfterFunc(ctx, func() { sub.dropAll(wire.CodeCancel) })
+	defer stop()
+	s.spawn("subscribe-updates", func() error {
+		defer cancel() // the peer finishing its side ends the subscription
+		return sub.readUpdates(r)
+	})
+
+	err = sub.run(ctx)
+	if err != nil {
+		sub.dropAll(wire.CodeCancel)
+	}
+	sub.wg.Wait()
+	switch {
+	case err == nil:
+		_ = str.Close() // every group accounted for
+	case ctx.Err() != nil:
+		str.CancelWrite(uint32(wire.CodeCancel))
+	default:
+		str.CancelWrite(uint32(wire.CodeOf(err, wire.CodeCancel)))
+	}
+	return nil
+}
+
+// subscribeLocal attaches a reader to the requested track in our origin.
+func (s *Session) subscribeLocal(path string, req Subscribe) (*moqt.TrackReader, error) {
+	if s.cfg.Origin == nil {
+		return nil, moqt.ErrNotFound
+	}
+	var b *moqt.Broadcast
+	if s.cfg.LocalOnly {
+		var ok bool
+		if b, ok = s.cfg.Origin.Get(path, true); !ok {
+			return nil, moqt.ErrNotFound
+		}
+	} else {
+		var err error
+		if b, err = s.cfg.Origin.Consume(s.ctx, path); err != nil {
+			return nil, err
+		}
+	}
+	return b.Subscribe(req.Track, moqt.ReaderOptions{Start: boundPtr(req.StartGroup), End: boundPtr(req.EndGroup)})
+}
+
+// boundPtr converts a wire group bound to the model's optional sequence.
+func boundPtr(g GroupBound) *uint64 {
+	if seq, ok := g.Get(); ok {
+		return &seq
+	}
+	return nil
+}
+
+// run forwards groups until the track ends (nil), the context ends, or the
+// track is aborted (its error).
+func (sub *served) run(ctx context.Context) error {
+	for {
+		g, err := sub.reader.NextGroup(ctx)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		gs := sub.admit(ctx, g)
+		sub.wg.Add(1)
+		if !sub.s.spawn("group-send", func() error {
+			defer sub.wg.Done()
+			sub.write(gs)
+			return nil
+		}) {
+			sub.wg.Done()
+			return ctx.Err()
+		}
+	}
+}
+
+// admit registers a new group and drops what is now too old: beyond the
+// in-flight bound, or older than the subscriber's max latency. A subscriber
+// that stops reading therefore costs a bounded number of streams and never
+// holds back the track.
+func (sub *served) admit(ctx context.Context, g *moqt.GroupReader) *groupSend {
+	gctx, cancel := context.WithCancel(ctx)
+	gs := &groupSend{seq: g.Sequence(), arrived: time.Now(), g: g, ctx: gctx, cancel: cancel}
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	sub.inflight = append(sub.inflight, gs)
+	for len(sub.inflight) > sub.s.cfg.MaxInFlightGroups {
+		sub.dropLocked(sub.inflight[0])
+	}
+	if sub.maxLatency > 0 {
+		for len(sub.inflight) > 1 && gs.arrived.Sub(sub.inflight[0].arrived) > sub.maxLatency {
+			sub.dropLocked(sub.inflight[0])
+		}
+	}
+	sub.reprioritizeLocked()
+	return gs
+}
+
+// dropLocked abandons a group: its stream is reset with CodeOld, which is
+// how the subscriber learns of the gap. (SUBSCRIBE_DROP is not sent: writing
+// on the subscribe stream could block behind a subscriber that stopped
+// reading, and moq-lite-03/04 clients do not read it.)
+func (sub *served) dropLocked(gs *groupSend) {
+	gs.drop(wire.CodeOld)
+	sub.removeLocked(gs)
+}
+
+func (sub *served) removeLocked(gs *groupSend) {
+	if i := slices.Index(sub.inflight, gs); i >= 0 {
+		sub.inflight = slices.Delete(sub.inflight, i, i+1)
+	}
+}
+
+func (sub *served) dropAll(code wire.Code) {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	for _, gs := range sub.inflight {
+		gs.drop(code)
+	}
+	sub.inflight = nil
+}
+
+func (sub *served) currentPriority() uint8 {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	return sub.priority
+}
+
+// reprioritizeLocked ranks the in-flight group streams: the group the
+// subscriber wants next (newest, or oldest when ordered) goes in the
+// subscription's urgency band, the rest just below it.
+func (sub *served) reprioritizeLocked() {
+	if len(sub.inflight) == 0 {
+		return
+	}
+	lead := sub.inflight[len(sub.inflight)-1]
+	for _, gs := range sub.inflight {
+		if sub.ordered && gs.seq < lead.seq || !sub.ordered && gs.seq > lead.seq {
+			lead = gs
+		}
+	}
+	band := sub.s.priority.band(sub.priority)
+	for _, gs := range sub.inflight {
+		gs.mu.Lock()
+		if gs.str != nil {
+			if gs == lead {
+				gs.str.SetPriority(band*2, true)
+			} else {
+				gs.str.SetPriority(band*2+1, false)
+			}
+		}
+		gs.mu.Unlock()
+	}
+}
+
+// write sends one group on a new unidirectional stream.
+func (sub *served) write(gs *groupSend) {
+	s := sub.s
+	defer func() {
+		sub.mu.Lock()
+		sub.removeLocked(gs)
+		sub.reprioritizeLocked()
+		sub.mu.Unlock()
+		gs.cancel()
+	}()
+	str, err := s.conn.OpenUniStream(gs.ctx)
+	if err != nil {
+		return
+	}
+	gs.mu.Lock()
+	if gs.dropped {
+		gs.mu.Unlock()
+		str.CancelWrite(uint32(wire.CodeOld))
+		return
+	}
+	gs.str = str
+	gs.mu.Unlock()
+	sub.mu.Lock()
+	sub.reprioritizeLocked()
+	sub.mu.Unlock()
+
+	buf := wire.AppendVarint(make([]byte, 0, 64), uint64(UniStreamGroup))
+	hdr := GroupHeader{SubscribeID: sub.id, Sequence: gs.seq}
+	buf = hdr.AppendTo(buf, s.version)
+	for {
+		frame, err := gs.g.ReadFrame(gs.ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			gs.drop(wire.CodeOf(err, wire.CodeCancel))
+			return
+		}
+		buf = wire.AppendVarint(buf, uint64(len(frame)))
+		// Small frames travel in one write with their header; large ones are
+		// written in place to avoid a copy.
+		if len(frame) <= smallFrame {
+			buf = append(buf, frame...)
+			frame = nil
+		}
+		if _, err := str.Write(buf); err != nil {
+			gs.drop(wire.CodeCancel)
+			return
+		}
+		buf = buf[:0]
+		if frame != nil {
+			if _, err := str.Write(frame); err != nil {
+				gs.drop(wire.CodeCancel)
+				return
+			}
+		}
+	}
+	if len(buf) > 0 {
+		if _, err := str.Write(buf); err != nil {
+			gs.drop(wire.CodeCancel)
+			return
+		}
+	}
+	_ = str.Close()
+}
+
+// smallFrame is the payload size up to which a frame is copied next to its
+// header so both leave in one write.
+const smallFrame = 1024
+
+// readUpdates applies the peer's SUBSCRIBE_UPDATE messages until it finishes
+// its side of the stream.
+func (sub *served) readUpdates(r *wire.Reader) error {
+	for {
+		var u SubscribeUpdate
+		err := ReadMessage(r, sub.s.version, &u)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			if _, fatal := fatalCode(err); fatal {
+				return err
+			}
+			return nil // reset or session end
+		}
+		sub.mu.Lock()
+		sub.s.priority.remove(sub.priority)
+		sub.priority, sub.ordered = u.Priority, u.Ordered
+		sub.maxLatency = time.Duration(u.MaxLatencyMs) * time.Millisecond
+		sub.s.priority.add(sub.priority)
+		sub.reprioritizeLocked()
+		sub.mu.Unlock()
+	}
+}
+
+// serveFetch answers FETCH with the frames of one cached group.
+func (s *Session) serveFetch(str transport.Stream, r *wire.Reader) error {
+	var req Fetch
+	if err := ReadMessage(r, s.version, &req); err != nil {
+		resetStream(str, wire.CodeProtocolViolation)
+		return err
+	}
+	path := s.fullPath(req.Broadcast)
+	if s.cfg.Authorizer != nil && !s.cfg.Authorizer.CanSubscribe(path) {
+		resetStream(str, wire.CodeUnauthorized)
+		return nil
+	}
+	g, err := s.fetchLocal(path, req.Track, req.Group)
+	if err != nil {
+		resetStream(str, wire.CodeOf(err, wire.CodeNotFound))
+		return nil
+	}
+	ctx, cancel := context.WithCancel(s.ctx)
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { str.CancelWrite(uint32(wire.CodeCancel)) })
+	defer stop()
+	gr := g.Reader()
+	var buf []byte
+	for {
+		frame, err := gr.ReadFrame(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			resetStream(str, wire.CodeOf(err, wire.CodeCancel))
+			return nil
+		}
+		buf = append(wire.AppendVarint(buf[:0], uint64(len(frame))), frame...)
+		if _, err := str.Write(buf); err != nil {
+			return nil
+		}
+	}
+	_ = str.Close()
+	return s.expectEnd(r)
+}
+
+func (s *Session) fetchLocal(path, track string, seq uint64) (*moqt.Group, error) {
+	if s.cfg.Origin == nil {
+		return nil, moqt.ErrNotFound
+	}
+	b, ok := s.cfg.Origin.Get(path, s.cfg.LocalOnly)
+	if !ok {
+		return nil, moqt.ErrNotFound
+	}
+	t, ok := b.Track(track)
+	if !ok {
+		return nil, moqt.ErrNotFound
+	}
+	g, ok := t.Group(seq)
+	if !ok {
+		return nil, moqt.ErrNotFound
+	}
+	return g, nil
+}
+
+// serveProbe keeps the peer's PROBE stream open for the session's life. The
+// reference clients treat a reset probe stream as fatal to the connection,
+// so without estimates to report we stay silent rather than refuse.
+func (s *Session) serveProbe(str transport.Stream, r *wire.Reader) error {
+	stop := context.AfterFunc(s.ctx, func() { str.CancelRead(uint32(wire.CodeCancel)) })
+	defer stop()
+	for {
+		var p Probe
+		err := ReadMessage(r, s.version, &p)
+		if err == io.EOF {
+			_ = str.Close()
+			return nil
+		}
+		if err != nil {
+			if _, fatal := fatalCode(err); fatal {
+				return err
+			}
+			str.CancelWrite(uint32(wire.CodeCancel))
+			return nil
+		}
+		// A target bitrate: we do not pad, so there is nothing to do (Report level).
+	}
+}
+
+// recvGoaway handles the peer's GOAWAY: no new requests from us; the session
+// ends when the peer closes it.
+func (s *Session) recvGoaway(str transport.Stream, r *wire.Reader) error {
+	var g Goaway
+	if err := ReadMessage(r, s.version, &g); err != nil {
+		resetStream(str, wire.CodeProtocolViolation)
+		return err
+	}
+	s.log.Info("peer sent GOAWAY", zap.String("uri", g.URI))
+	return s.drainUntilEnd(str, r)
+}
+
+// priorityBands ranks subscription priorities within a session onto QUIC
+// urgency bands: the highest distinct priority in use gets band 0, the next
+// band 1, and so on (four bands, two urgencies each).
+type priorityBands struct {
+	mu     sync.Mutex
+	counts map[uint8]int
+}
+
+func (p *priorityBands) add(v uint8) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.counts == nil {
+		p.counts = make(map[uint8]int)
+	}
+	p.counts[v]++
+}
+
+func (p *priorityBands) remove(v uint8) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.counts[v]--; p.counts[v] <= 0 {
+		delete(p.counts, v)
+	}
+}
+
+func (p *priorityBands) band(v uint8) int8 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	higher := 0
+	for q := range p.counts {
+		if q > v {
+			higher++
+		}
+	}
+	return int8(min(higher, 3))
+}

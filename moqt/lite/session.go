@@ -1,0 +1,307 @@
+package lite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"runtime/debug"
+	"sync"
+
+	"go.uber.org/zap"
+
+	"github.com/moq-cluster/moq-relay/moqt"
+	"github.com/moq-cluster/moq-relay/moqt/wire"
+	"github.com/moq-cluster/moq-relay/transport"
+)
+
+func init() { moqt.RegisterDialect(dialect{}) }
+
+// dialect plugs moq-lite into moqt.Accept / moqt.Connect.
+type dialect struct{}
+
+func (dialect) Name() string               { return "moq-lite" }
+func (dialect) Protocols() []string        { return Protocols }
+func (dialect) AcceptsEmptyProtocol() bool { return true }
+
+// CarriesPath reports whether protocol p can carry a session path over raw
+// QUIC: only "moql", whose CLIENT_SETUP has a Path parameter.
+func (dialect) CarriesPath(p string) bool { return p == ProtocolMoql }
+
+func (dialect) Accept(ctx context.Context, conn transport.Session, cfg moqt.SessionConfig) (moqt.Session, error) {
+	return Accept(ctx, conn, cfg)
+}
+
+func (dialect) Connect(ctx context.Context, conn transport.Session, path string, cfg moqt.SessionConfig) (moqt.Session, error) {
+	return Connect(ctx, conn, path, cfg)
+}
+
+// Session is a moq-lite session. It serves cfg.Origin to the peer and
+// consumes the peer's broadcasts on demand.
+type Session struct {
+	conn    transport.Session
+	version Version
+	path    string
+	cfg     moqt.SessionConfig
+	log     *zap.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	closed   bool
+	err      error
+	setup    transport.Stream // the moql SETUP stream, kept open for the session's life
+	priority priorityBands
+
+	// Subscriber side: our subscriptions to the peer.
+	nextSubscribeID uint64
+	upstream        map[uint64]*upstream
+	consumed        map[string]*moqt.Broadcast
+
+	// Publisher side: every subscribe id the peer has used (ids are never reused).
+	peerSubscribeIDs map[uint64]struct{}
+}
+
+func newSession(conn transport.Session, v Version, path string, cfg moqt.SessionConfig) *Session {
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.MaxInFlightGroups <= 0 {
+		cfg.MaxInFlightGroups = moqt.DefaultMaxInFlightGroups
+	}
+	if cfg.ScopeByPath {
+		cfg.Root = moqt.JoinPath(cfg.Root, path)
+	}
+	ctx, cancel := context.WithCancel(conn.Context())
+	return &Session{
+		conn:             conn,
+		version:          v,
+		path:             path,
+		cfg:              cfg,
+		log:              cfg.Logger.With(zap.String("version", v.String())),
+		ctx:              ctx,
+		cancel:           cancel,
+		done:             make(chan struct{}),
+		upstream:         make(map[uint64]*upstream),
+		consumed:         make(map[string]*moqt.Broadcast),
+		peerSubscribeIDs: make(map[uint64]struct{}),
+	}
+}
+
+// Version names the negotiated version.
+func (s *Session) Version() string { return s.version.String() }
+
+// Path is the session's scope.
+func (s *Session) Path() string { return s.path }
+
+// RemoteAddr is the peer's address.
+func (s *Session) RemoteAddr() net.Addr { return s.conn.RemoteAddr() }
+
+// Transport is the underlying connection.
+func (s *Session) Transport() transport.Session { return s.conn }
+
+// Done is closed once the session ended and all its goroutines returned.
+func (s *Session) Done() <-chan struct{} { return s.done }
+
+// Err is why the session ended.
+func (s *Session) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// start launches the accept loops and the reaper that ends the session.
+func (s *Session) start() {
+	s.spawn("accept-bidi", s.acceptBidi)
+	s.spawn("accept-uni", s.acceptUni)
+	go func() {
+		<-s.ctx.Done()
+		s.mu.Lock()
+		s.closed = true
+		if s.err == nil {
+			s.err = context.Cause(s.conn.Context())
+			if s.err == nil {
+				s.err = io.EOF
+			}
+		}
+		consumed := make([]*moqt.Broadcast, 0, len(s.consumed))
+		for _, b := range s.consumed {
+			consumed = append(consumed, b)
+		}
+		s.mu.Unlock()
+		// The peer is gone: its broadcasts end, so local readers see their tracks end.
+		for _, b := range consumed {
+			b.Close()
+		}
+		s.wg.Wait()
+		close(s.done)
+	}()
+}
+
+// spawn runs f in a goroutine owned by the session. Errors that the peer
+// caused by breaking the protocol close the session; a panic is logged and
+// closes the session instead of crashing the process.
+func (s *Session) spawn(name string, f func() error) bool {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return false
+	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.wg.Done()
+		defer func() {
+			if r := recover(); r != nil {
+				s.log.Error("session task panicked", zap.String("task", name), zap.Any("panic", r), zap.ByteString("stack", debug.Stack()))
+				s.CloseWithError(wire.CodeProtocolViolation, "internal error")
+			}
+		}()
+		if err := f(); err != nil {
+			s.fail(name, err)
+		}
+	}()
+	return true
+}
+
+// fail closes the session when err is the peer's protocol violation, and
+// otherwise only logs it at debug level (stream-level failures are normal).
+func (s *Session) fail(task string, err error) {
+	if code, ok := fatalCode(err); ok {
+		s.log.Warn("closing session: peer violated the protocol", zap.String("task", task), zap.Stringer("code", code), zap.Error(err))
+		s.CloseWithError(code, err.Error())
+		return
+	}
+	if s.ctx.Err() == nil {
+		s.log.Debug("stream ended", zap.String("task", task), zap.Error(err))
+	}
+}
+
+// sessionError marks an error that ends the whole session with its code.
+type sessionError struct{ err *wire.Error }
+
+func (e sessionError) Error() string { return e.err.Error() }
+func (e sessionError) Unwrap() error { return e.err }
+
+func fatalf(code wire.Code, format string, args ...any) error {
+	return sessionError{wire.Errorf(code, format, args...)}
+}
+
+// fatalCode reports whether err must close the session, and with which code:
+// malformed input from the peer, or an explicit sessionError.
+func fatalCode(err error) (wire.Code, bool) {
+	var se sessionError
+	if errors.As(err, &se) {
+		return se.err.Code, true
+	}
+	for _, e := range []error{wire.ErrTruncated, wire.ErrTooLarge, wire.ErrTrailing, wire.ErrInvalid} {
+		if errors.Is(err, e) {
+			return wire.CodeProtocolViolation, true
+		}
+	}
+	return 0, false
+}
+
+// CloseWithError closes the session; the first close wins.
+func (s *Session) CloseWithError(code wire.Code, reason string) {
+	s.mu.Lock()
+	if s.err == nil {
+		s.err = &wire.Error{Code: code, Reason: reason}
+	}
+	s.mu.Unlock()
+	_ = s.conn.CloseWithError(uint32(code), truncateReason(reason))
+	s.cancel()
+}
+
+// truncateReason keeps close reasons within what fits a CONNECTION_CLOSE frame.
+func truncateReason(r string) string {
+	const max = 512
+	if len(r) > max {
+		return r[:max]
+	}
+	return r
+}
+
+func (s *Session) acceptBidi() error {
+	for {
+		str, err := s.conn.AcceptStream(s.ctx)
+		if err != nil {
+			return nil // session over
+		}
+		s.spawn("bidi", func() error { return s.handleBidi(str) })
+	}
+}
+
+func (s *Session) acceptUni() error {
+	for {
+		str, err := s.conn.AcceptUniStream(s.ctx)
+		if err != nil {
+			return nil
+		}
+		s.spawn("uni", func() error { return s.handleUni(str) })
+	}
+}
+
+func (s *Session) handleBidi(str transport.Stream) error {
+	r := wire.NewReader(str)
+	typ, err := r.Varint()
+	if err != nil {
+		str.CancelWrite(uint32(wire.CodeCancel))
+		if err == io.EOF {
+			return nil
+		}
+		return fmt.Errorf("read stream type: %w", err)
+	}
+	switch StreamType(typ) {
+	case StreamAnnounce:
+		return s.serveAnnounce(str, r)
+	case StreamSubscribe:
+		return s.serveSubscribe(str, r)
+	case StreamFetch:
+		return s.serveFetch(str, r)
+	case StreamProbe:
+		return s.serveProbe(str, r)
+	case StreamGoaway:
+		if s.version.HasGoaway() {
+			return s.recvGoaway(str, r)
+		}
+	}
+	// moq-lite-03+: an unknown stream type resets that stream and is not fatal,
+	// so extensions can be probed.
+	s.log.Info("unknown bidirectional stream type", zap.Uint64("type", typ))
+	resetStream(str, wire.CodeUnexpectedStream)
+	return nil
+}
+
+func (s *Session) handleUni(str transport.ReceiveStream) error {
+	r := wire.NewReader(str)
+	typ, err := r.Varint()
+	if err != nil {
+		str.CancelRead(uint32(wire.CodeCancel))
+		if err == io.EOF {
+			return nil
+		}
+		return fmt.Errorf("read stream type: %w", err)
+	}
+	if UniStreamType(typ) != UniStreamGroup {
+		s.log.Info("unknown unidirectional stream type", zap.Uint64("type", typ))
+		str.CancelRead(uint32(wire.CodeUnexpectedStream))
+		return nil
+	}
+	return s.recvGroup(str, r)
+}
+
+// resetStream aborts both directions of a bidirectional stream.
+func resetStream(str transport.Stream, code wire.Code) {
+	str.CancelWrite(uint32(code))
+	str.CancelRead(uint32(code))
+}
+
+// fullPath maps a peer-relative path into this node's origin.
+func (s *Session) fullPath(p string) string {
+	return moqt.JoinPath(s.cfg.Root, moqt.CleanPath(p))
+}

@@ -1,0 +1,299 @@
+package lite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/moq-cluster/moq-relay/moqt"
+	"github.com/moq-cluster/moq-relay/moqt/wire"
+	"github.com/moq-cluster/moq-relay/transport"
+)
+
+// Consume returns the peer's broadcast at path. Each track is subscribed
+// from the peer when the first local reader asks for it and released
+// ReleaseDelay after the last one leaves.
+func (s *Session) Consume(path string) *moqt.Broadcast {
+	path = moqt.CleanPath(path)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if b, ok := s.consumed[path]; ok {
+		return b
+	}
+	b := moqt.NewBroadcast(s.cfg.Track)
+	if s.closed {
+		b.Close()
+		return b
+	}
+	s.consumed[path] = b
+	b.HandleTracks(func(w *moqt.TrackWriter) {
+		if !s.spawn("upstream", func() error { return s.runUpstream(b, path, w) }) {
+			w.Abort(moqt.ErrClosed)
+		}
+	})
+	b.OnClose(func() {
+		s.mu.Lock()
+		if s.consumed[path] == b {
+			delete(s.consumed, path)
+		}
+		s.mu.Unlock()
+	})
+	return b
+}
+
+// upstream is one subscription we hold at the peer.
+type upstream struct {
+	id       uint64
+	w        *moqt.TrackWriter
+	inflight sync.WaitGroup // group streams being received
+}
+
+// runUpstream subscribes to one track at the peer and feeds w until the
+// peer ends it, the session ends, or w has had no reader for ReleaseDelay.
+func (s *Session) runUpstream(b *moqt.Broadcast, path string, w *moqt.TrackWriter) error {
+	s.mu.Lock()
+	up := &upstream{id: s.nextSubscribeID, w: w}
+	s.nextSubscribeID++
+	s.upstream[up.id] = up
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.upstream, up.id)
+		s.mu.Unlock()
+	}()
+	log := s.log.With(zap.String("broadcast", path), zap.String("track", w.Name()), zap.Uint64("subscribe_id", up.id))
+
+	str, err := s.conn.OpenStream(s.ctx)
+	if err != nil {
+		w.Abort(fmt.Errorf("open subscribe stream: %w", err))
+		return nil
+	}
+	req := Subscribe{ID: up.id, Broadcast: path, Track: w.Name()}
+	buf := wire.AppendVarint(nil, uint64(StreamSubscribe))
+	if _, err := str.Write(req.AppendTo(buf, s.version)); err != nil {
+		w.Abort(fmt.Errorf("write subscribe: %w", err))
+		return nil
+	}
+	r := wire.NewReader(str)
+	resp, err := ReadSubscribeResponse(r, s.version)
+	if err != nil {
+		resetStream(str, wire.CodeCancel)
+		if _, fatal := fatalCode(err); fatal {
+			w.Abort(err)
+			return err
+		}
+		w.Abort(peerError(err))
+		log.Debug("subscribe refused by peer", zap.Error(err))
+		return nil
+	}
+	if resp.Type != ResponseOK {
+		resetStream(str, wire.CodeProtocolViolation)
+		w.Abort(moqt.ErrNotFound)
+		return fatalf(wire.CodeProtocolViolation, "first subscribe response was not SUBSCRIBE_OK")
+	}
+	log.Debug("upstream subscription started")
+
+	// The peer finishing the stream (or resetting it) ends the track.
+	ended := make(chan error, 1)
+	s.spawn("upstream-responses", func() error {
+		err := drainSubscribeResponses(r, s.version)
+		ended <- err
+		if _, fatal := fatalCode(err); fatal {
+			return err
+		}
+		return nil
+	})
+
+	for {
+		idle := w.Track().Idle()
+		select {
+		case err := <-ended:
+			// Let group streams already being received finish first.
+			up.inflight.Wait()
+			if err != nil && err != io.EOF {
+				w.Abort(peerError(err))
+			} else {
+				w.Close()
+			}
+			_ = str.Close()
+			return nil
+		case <-s.ctx.Done():
+			w.Close()
+			return nil
+		case <-idle:
+			if !s.waitReleaseDelay(idle, w) {
+				continue
+			}
+			if b.ReleaseIfIdle(w) {
+				log.Debug("upstream subscription released")
+				_ = str.Close()
+				str.CancelRead(uint32(wire.CodeCancel))
+				return nil
+			}
+		}
+	}
+}
+
+// waitReleaseDelay waits out the release delay; it reports false if a
+// reader attached meanwhile.
+func (s *Session) waitReleaseDelay(idle <-chan struct{}, w *moqt.TrackWriter) bool {
+	if s.cfg.ReleaseDelay <= 0 {
+		return true
+	}
+	t := time.NewTimer(s.cfg.ReleaseDelay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return w.Track().Readers() == 0
+	case <-s.ctx.Done():
+		return true
+	}
+}
+
+// drainSubscribeResponses reads SUBSCRIBE_OK/DROP messages after the first
+// until the peer ends the stream; it returns io.EOF on a clean end.
+func drainSubscribeResponses(r *wire.Reader, v Version) error {
+	for {
+		if _, err := ReadSubscribeResponse(r, v); err != nil {
+			return err
+		}
+	}
+}
+
+// peerError turns a stream reset from the peer into the moq error it carries.
+func peerError(err error) error {
+	var se *transport.StreamError
+	if errors.As(err, &se) {
+		return &wire.Error{Code: wire.Code(se.Code), Reason: "reset by peer"}
+	}
+	return err
+}
+
+// recvGroup receives one group stream into the subscription it belongs to.
+func (s *Session) recvGroup(str transport.ReceiveStream, r *wire.Reader) error {
+	var hdr GroupHeader
+	if err := ReadMessage(r, s.version, &hdr); err != nil {
+		str.CancelRead(uint32(wire.CodeProtocolViolation))
+		return err
+	}
+	s.mu.Lock()
+	up, ok := s.upstream[hdr.SubscribeID]
+	next := s.nextSubscribeID
+	if ok {
+		up.inflight.Add(1)
+	}
+	s.mu.Unlock()
+	if !ok {
+		str.CancelRead(uint32(wire.CodeCancel))
+		if hdr.SubscribeID >= next {
+			return fatalf(wire.CodeProtocolViolation, "group for unknown subscription %d", hdr.SubscribeID)
+		}
+		return nil // a subscription we already ended
+	}
+	defer up.inflight.Done()
+	gw, err := up.w.CreateGroup(hdr.Sequence)
+	if err != nil {
+		str.CancelRead(uint32(wire.CodeCancel))
+		return nil
+	}
+	stop := context.AfterFunc(s.ctx, func() { str.CancelRead(uint32(wire.CodeCancel)) })
+	defer stop()
+	maxFrame := s.cfg.Track.Limits.MaxFrameSize
+	if maxFrame <= 0 {
+		maxFrame = DefaultMaxFrameSize
+	}
+	for {
+		size, err := r.Varint()
+		if err == io.EOF {
+			gw.Close()
+			return nil
+		}
+		if err != nil {
+			gw.Abort(peerError(err))
+			if _, fatal := fatalCode(err); fatal {
+				return err
+			}
+			return nil
+		}
+		if size > uint64(maxFrame) {
+			gw.Abort(moqt.ErrFrameTooLarge)
+			str.CancelRead(uint32(wire.CodeTooLarge))
+			return fatalf(wire.CodeTooLarge, "frame of %d bytes exceeds the %d byte limit", size, maxFrame)
+		}
+		payload := make([]byte, size)
+		if err := r.ReadFull(payload); err != nil {
+			gw.Abort(peerError(err))
+			if _, fatal := fatalCode(err); fatal {
+				return err
+			}
+			return nil
+		}
+		if err := gw.WriteFrame(payload); err != nil {
+			gw.Abort(err)
+			str.CancelRead(uint32(wire.CodeOf(err, wire.CodeCancel)))
+			if errors.Is(err, moqt.ErrGroupTooLarge) {
+				return fatalf(wire.CodeTooLarge, "group exceeds the %d byte limit", s.cfg.Track.Limits.MaxGroupSize)
+			}
+			return nil
+		}
+	}
+}
+
+// Announced opens an announce stream to the peer for prefix (relative to
+// the session scope).
+func (s *Session) Announced(ctx context.Context, prefix string) (moqt.AnnouncementReader, error) {
+	prefix = moqt.CleanPath(prefix)
+	str, err := s.conn.OpenStream(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("lite: open announce stream: %w", err)
+	}
+	req := AnnounceInterest{Prefix: prefix}
+	if s.version.HasExcludeHop() {
+		req.ExcludeHop = s.cfg.HopID
+	}
+	buf := wire.AppendVarint(nil, uint64(StreamAnnounce))
+	if _, err := str.Write(req.AppendTo(buf, s.version)); err != nil {
+		resetStream(str, wire.CodeCancel)
+		return nil, fmt.Errorf("lite: write announce interest: %w", err)
+	}
+	return &announced{s: s, str: str, r: wire.NewReader(str), prefix: prefix}, nil
+}
+
+// announced reads one announce stream.
+type announced struct {
+	s      *Session
+	str    transport.Stream
+	r      *wire.Reader
+	prefix string
+	once   sync.Once
+}
+
+// Next returns the next announcement. Cancelling ctx abandons the stream.
+func (a *announced) Next(ctx context.Context) (moqt.Announcement, error) {
+	stop := context.AfterFunc(ctx, func() { a.str.CancelRead(uint32(wire.CodeCancel)) })
+	defer stop()
+	var m Announce
+	if err := ReadMessage(a.r, a.s.version, &m); err != nil {
+		if _, fatal := fatalCode(err); fatal {
+			a.s.fail("announced", err)
+		}
+		if ctx.Err() != nil {
+			return moqt.Announcement{}, context.Cause(ctx)
+		}
+		return moqt.Announcement{}, err
+	}
+	return moqt.Announcement{Path: moqt.JoinPath(a.prefix, m.Suffix), Active: m.Active, Hops: m.Hops}, nil
+}
+
+// Close ends the interest.
+func (a *announced) Close() {
+	a.once.Do(func() {
+		_ = a.str.Close()
+		a.str.CancelRead(uint32(wire.CodeCancel))
+	})
+}

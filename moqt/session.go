@@ -1,0 +1,183 @@
+package moqt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/moq-cluster/moq-relay/moqt/wire"
+	"github.com/moq-cluster/moq-relay/transport"
+)
+
+// Session is an established MoQ session with a peer, in whichever dialect was
+// negotiated. Both ends can publish and subscribe: what this end publishes is
+// its SessionConfig.Origin; what the peer publishes is reached through
+// Consume and Announced.
+type Session interface {
+	// Version names the negotiated protocol version, e.g. "moq-lite-04".
+	Version() string
+	// Path is the scope the session was opened with (the request path).
+	Path() string
+	RemoteAddr() net.Addr
+	// Transport is the underlying connection.
+	Transport() transport.Session
+
+	// Consume returns the peer's broadcast at path (relative to the session
+	// scope). Its tracks are subscribed from the peer on demand, once per
+	// track however many readers attach. Calls for the same live path return
+	// the same Broadcast.
+	Consume(path string) *Broadcast
+	// Announced streams the peer's announcements under prefix; paths in the
+	// returned announcements are relative to the session scope.
+	Announced(ctx context.Context, prefix string) (AnnouncementReader, error)
+
+	// CloseWithError closes the session with a code and reason.
+	CloseWithError(code wire.Code, reason string)
+	// Done is closed when the session has ended and its goroutines stopped.
+	Done() <-chan struct{}
+	// Err is why the session ended (nil while it runs).
+	Err() error
+}
+
+// AnnouncementReader yields a peer's announcements.
+type AnnouncementReader interface {
+	Next(ctx context.Context) (Announcement, error)
+	Close()
+}
+
+// SessionConfig is what a dialect needs to run a session.
+type SessionConfig struct {
+	// Origin holds the broadcasts served to the peer. nil serves nothing.
+	Origin *Origin
+	// Root scopes the peer's view of Origin: the peer's path "x" is
+	// Root+"/x" here.
+	Root string
+	// ScopeByPath appends the session's request path to Root, so a client
+	// that connected to /room publishes and subscribes under room/. Relays
+	// set it; the path is only known after the handshake on raw QUIC.
+	ScopeByPath bool
+	// LocalOnly serves only broadcasts published on this node, never ones
+	// relayed from other nodes (used on node-to-node links).
+	LocalOnly bool
+	// Track sets cache and limits of tracks consumed from the peer.
+	Track TrackOptions
+	// ReleaseDelay keeps an upstream subscription open this long after its
+	// last local reader left, so a quick resubscribe reuses it.
+	ReleaseDelay time.Duration
+	// MaxInFlightGroups bounds the group streams in flight per subscription
+	// served to the peer; when a newer group needs a stream, the oldest is
+	// reset. 0 means DefaultMaxInFlightGroups.
+	MaxInFlightGroups int
+	// HopID identifies this node in announcement hop lists (moq-lite-04).
+	HopID uint64
+	// Authorizer, when set, is asked before every publish, subscribe and
+	// announce the peer attempts.
+	Authorizer Authorizer
+	Logger     *zap.Logger
+}
+
+// DefaultMaxInFlightGroups is the default SessionConfig.MaxInFlightGroups.
+const DefaultMaxInFlightGroups = 4
+
+// Authorizer decides what a peer may do. Paths are absolute (Root applied).
+type Authorizer interface {
+	CanPublish(path string) bool
+	CanSubscribe(path string) bool
+}
+
+// Dialect is one wire protocol family (moq-lite, moq-transport).
+type Dialect interface {
+	// Name is a short label for logs.
+	Name() string
+	// Protocols lists the ALPN / WebTransport protocol names the dialect
+	// speaks, in preference order.
+	Protocols() []string
+	// Accept runs the server side of the handshake on conn.
+	Accept(ctx context.Context, conn transport.Session, cfg SessionConfig) (Session, error)
+	// Connect runs the client side of the handshake on conn. path is the
+	// scope requested (used where the binding carries no request URI).
+	Connect(ctx context.Context, conn transport.Session, path string, cfg SessionConfig) (Session, error)
+}
+
+var (
+	dialectsMu sync.RWMutex
+	dialects   []Dialect
+)
+
+// RegisterDialect makes a dialect available to Accept and Connect. Dialect
+// packages call it from init, like database/sql drivers; import them for
+// their side effect (e.g. _ ".../moqt/lite").
+func RegisterDialect(d Dialect) {
+	dialectsMu.Lock()
+	defer dialectsMu.Unlock()
+	for _, p := range d.Protocols() {
+		for _, other := range dialects {
+			for _, q := range other.Protocols() {
+				if p == q {
+					panic(fmt.Sprintf("moqt: protocol %q registered by %s and %s", p, other.Name(), d.Name()))
+				}
+			}
+		}
+	}
+	dialects = append(dialects, d)
+}
+
+// Protocols returns every registered protocol name, dialects in registration
+// order, each in its preference order.
+func Protocols() []string {
+	dialectsMu.RLock()
+	defer dialectsMu.RUnlock()
+	var out []string
+	for _, d := range dialects {
+		out = append(out, d.Protocols()...)
+	}
+	return out
+}
+
+func dialectFor(protocol string) (Dialect, bool) {
+	dialectsMu.RLock()
+	defer dialectsMu.RUnlock()
+	for _, d := range dialects {
+		for _, p := range d.Protocols() {
+			if p == protocol {
+				return d, true
+			}
+		}
+	}
+	// No protocol negotiated (a WebTransport client that offered none): the
+	// first dialect that accepts an empty protocol handles it.
+	if protocol == "" {
+		for _, d := range dialects {
+			if e, ok := d.(interface{ AcceptsEmptyProtocol() bool }); ok && e.AcceptsEmptyProtocol() {
+				return d, true
+			}
+		}
+	}
+	return nil, false
+}
+
+// ErrUnknownProtocol is returned for a connection whose negotiated protocol
+// no registered dialect speaks.
+var ErrUnknownProtocol = &wire.Error{Code: wire.CodeVersion, Reason: "no dialect for the negotiated protocol"}
+
+// Accept runs the server handshake for conn with the dialect of its
+// negotiated protocol.
+func Accept(ctx context.Context, conn transport.Session, cfg SessionConfig) (Session, error) {
+	d, ok := dialectFor(conn.Protocol())
+	if !ok {
+		_ = conn.CloseWithError(uint32(wire.CodeVersion), "unsupported protocol")
+		return nil, fmt.Errorf("moqt: accept protocol %q: %w", conn.Protocol(), ErrUnknownProtocol)
+	}
+	return d.Accept(ctx, conn, cfg)
+}
+
+// IsCode reports whether err carries the given wire code.
+func IsCode(err error, code wire.Code) bool {
+	var e *wire.Error
+	return errors.As(err, &e) && e.Code == code
+}

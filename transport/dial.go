@@ -1,0 +1,155 @@
+package transport
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/http3"
+	"github.com/quic-go/webtransport-go"
+	"go.uber.org/zap"
+)
+
+// DialOptions configure a client connection.
+type DialOptions struct {
+	// Protocols are the MoQ protocols offered, in preference order.
+	Protocols []string
+	// Fingerprints pins the server certificate by the SHA-256 of its leaf
+	// DER, skipping CA verification (development certificates).
+	Fingerprints [][32]byte
+	// RootCAs verifies the server otherwise (nil: system roots).
+	RootCAs            *x509.CertPool
+	InsecureSkipVerify bool
+	HandshakeTimeout   time.Duration
+	IdleTimeout        time.Duration
+	Logger             *zap.Logger
+}
+
+func (o DialOptions) tlsConfig(serverName string, nextProtos []string) *tls.Config {
+	c := &tls.Config{
+		MinVersion:         tls.VersionTLS13,
+		ServerName:         serverName,
+		NextProtos:         nextProtos,
+		RootCAs:            o.RootCAs,
+		InsecureSkipVerify: o.InsecureSkipVerify,
+	}
+	if len(o.Fingerprints) > 0 {
+		// The pin replaces chain verification, as serverCertificateHashes does.
+		c.InsecureSkipVerify = true
+		c.VerifyPeerCertificate = pinnedVerifier(o.Fingerprints)
+	}
+	return c
+}
+
+func (o DialOptions) quicConfig() *quic.Config {
+	hs := o.HandshakeTimeout
+	if hs <= 0 {
+		hs = DefaultHandshakeTimeout
+	}
+	idle := o.IdleTimeout
+	if idle <= 0 {
+		idle = DefaultIdleTimeout
+	}
+	return &quic.Config{
+		HandshakeIdleTimeout:             hs,
+		MaxIdleTimeout:                   idle,
+		KeepAlivePeriod:                  idle / 3,
+		MaxIncomingStreams:               DefaultMaxIncomingStreams,
+		MaxIncomingUniStreams:            DefaultMaxIncomingUniStreams,
+		EnableDatagrams:                  true,
+		EnableStreamResetPartialDelivery: true,
+	}
+}
+
+// DialQUIC opens a raw QUIC connection offering opts.Protocols as ALPNs.
+func DialQUIC(ctx context.Context, addr, serverName string, opts DialOptions) (Session, error) {
+	if len(opts.Protocols) == 0 {
+		return nil, fmt.Errorf("transport: dial %s: no protocols to offer", addr)
+	}
+	conn, err := quic.DialAddr(ctx, addr, opts.tlsConfig(serverName, opts.Protocols), opts.quicConfig())
+	if err != nil {
+		return nil, fmt.Errorf("transport: dial quic %s: %w", addr, err)
+	}
+	return &quicSession{conn: conn}, nil
+}
+
+// DialWebTransport opens a WebTransport session to an https URL, offering
+// opts.Protocols as WebTransport application protocols.
+func DialWebTransport(ctx context.Context, rawURL string, opts DialOptions) (Session, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("transport: parse %q: %w", rawURL, err)
+	}
+	if u.Scheme != "https" {
+		return nil, fmt.Errorf("transport: webtransport needs an https URL, got %q", rawURL)
+	}
+	var conn *quic.Conn
+	d := &webtransport.Transport{
+		TLSClientConfig:      opts.tlsConfig(u.Hostname(), []string{http3.NextProtoH3}),
+		QUICConfig:           opts.quicConfig(),
+		ApplicationProtocols: opts.Protocols,
+		DialAddr: func(ctx context.Context, addr string, tlsCfg *tls.Config, cfg *quic.Config) (*quic.Conn, error) {
+			c, err := quic.DialAddrEarly(ctx, addr, tlsCfg, cfg)
+			conn = c
+			return c, err
+		},
+	}
+	defer d.Close()
+	rsp, sess, err := d.Dial(ctx, u.String(), http.Header{})
+	if err != nil {
+		if rsp != nil {
+			return nil, fmt.Errorf("transport: dial webtransport %s: HTTP %d: %w", u.Host, rsp.StatusCode, err)
+		}
+		return nil, fmt.Errorf("transport: dial webtransport %s: %w", u.Host, err)
+	}
+	return &wtSession{sess: sess, conn: conn, path: strings.Trim(u.Path, "/"), query: u.RawQuery}, nil
+}
+
+// FetchFingerprint reads the certificate hash a relay publishes at
+// http://host:port/certificate.sha256 (development only: plain HTTP).
+func FetchFingerprint(ctx context.Context, httpURL string) ([32]byte, error) {
+	var fp [32]byte
+	u, err := url.Parse(httpURL)
+	if err != nil {
+		return fp, fmt.Errorf("transport: parse %q: %w", httpURL, err)
+	}
+	u.Scheme, u.Path, u.RawQuery = "http", "/certificate.sha256", ""
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return fp, err
+	}
+	rsp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fp, fmt.Errorf("transport: fetch certificate hash: %w", err)
+	}
+	defer rsp.Body.Close()
+	if rsp.StatusCode != http.StatusOK {
+		return fp, fmt.Errorf("transport: fetch certificate hash: HTTP %d", rsp.StatusCode)
+	}
+	body, err := io.ReadAll(io.LimitReader(rsp.Body, 256))
+	if err != nil {
+		return fp, fmt.Errorf("transport: read certificate hash: %w", err)
+	}
+	return ParseFingerprint(string(body))
+}
+
+// ParseFingerprint parses a hex SHA-256 fingerprint; colons and
+// surrounding space are ignored.
+func ParseFingerprint(s string) ([32]byte, error) {
+	var fp [32]byte
+	clean := strings.ReplaceAll(strings.TrimSpace(s), ":", "")
+	b, err := hex.DecodeString(clean)
+	if err != nil || len(b) != len(fp) {
+		return fp, fmt.Errorf("transport: %q is not a hex SHA-256 fingerprint", s)
+	}
+	copy(fp[:], b)
+	return fp, nil
+}

@@ -1,0 +1,129 @@
+package transport
+
+import (
+	"context"
+	"net"
+	"time"
+
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/webtransport-go"
+)
+
+// Stats are congestion-control estimates of a session's QUIC connection.
+type Stats struct {
+	SmoothedRTT      time.Duration
+	CongestionWindow uint64 // bytes
+	BytesSent        uint64
+	BytesReceived    uint64
+}
+
+func statsOf(c *quic.Conn) Stats {
+	if c == nil {
+		return Stats{}
+	}
+	s := c.ConnectionStats()
+	return Stats{SmoothedRTT: s.SmoothedRTT, CongestionWindow: s.CongestionWindow, BytesSent: s.BytesSent, BytesReceived: s.BytesReceived}
+}
+
+// quicSession is a raw QUIC connection carrying one MoQ session.
+type quicSession struct {
+	conn *quic.Conn
+}
+
+func (s *quicSession) OpenStream(ctx context.Context) (Stream, error) {
+	str, err := s.conn.OpenStreamSync(ctx)
+	if err != nil {
+		return nil, convertError(err)
+	}
+	return quicStream{str}, nil
+}
+
+func (s *quicSession) OpenUniStream(ctx context.Context) (SendStream, error) {
+	str, err := s.conn.OpenUniStreamSync(ctx)
+	if err != nil {
+		return nil, convertError(err)
+	}
+	return quicSendStream{str}, nil
+}
+
+func (s *quicSession) AcceptStream(ctx context.Context) (Stream, error) {
+	str, err := s.conn.AcceptStream(ctx)
+	if err != nil {
+		return nil, convertError(err)
+	}
+	return quicStream{str}, nil
+}
+
+func (s *quicSession) AcceptUniStream(ctx context.Context) (ReceiveStream, error) {
+	str, err := s.conn.AcceptUniStream(ctx)
+	if err != nil {
+		return nil, convertError(err)
+	}
+	return quicReceiveStream{str}, nil
+}
+
+func (s *quicSession) CloseWithError(code uint32, reason string) error {
+	return s.conn.CloseWithError(quic.ApplicationErrorCode(code), reason)
+}
+
+func (s *quicSession) Context() context.Context { return s.conn.Context() }
+func (s *quicSession) Protocol() string         { return s.conn.ConnectionState().TLS.NegotiatedProtocol }
+func (s *quicSession) Path() string             { return "" }
+func (s *quicSession) Query() string            { return "" }
+func (s *quicSession) Kind() Kind               { return KindQUIC }
+func (s *quicSession) LocalAddr() net.Addr      { return s.conn.LocalAddr() }
+func (s *quicSession) RemoteAddr() net.Addr     { return s.conn.RemoteAddr() }
+func (s *quicSession) Stats() Stats             { return statsOf(s.conn) }
+
+// wtSession is a WebTransport session.
+type wtSession struct {
+	sess  *webtransport.Session
+	conn  *quic.Conn // the HTTP/3 connection underneath, for statistics
+	path  string
+	query string
+}
+
+func (s *wtSession) OpenStream(ctx context.Context) (Stream, error) {
+	str, err := s.sess.OpenStreamSync(ctx)
+	if err != nil {
+		return nil, convertError(err)
+	}
+	return wtStream{str}, nil
+}
+
+func (s *wtSession) OpenUniStream(ctx context.Context) (SendStream, error) {
+	str, err := s.sess.OpenUniStreamSync(ctx)
+	if err != nil {
+		return nil, convertError(err)
+	}
+	return wtSendStream{str}, nil
+}
+
+func (s *wtSession) AcceptStream(ctx context.Context) (Stream, error) {
+	str, err := s.sess.AcceptStream(ctx)
+	if err != nil {
+		return nil, convertError(err)
+	}
+	return wtStream{str}, nil
+}
+
+func (s *wtSession) AcceptUniStream(ctx context.Context) (ReceiveStream, error) {
+	str, err := s.sess.AcceptUniStream(ctx)
+	if err != nil {
+		return nil, convertError(err)
+	}
+	return wtReceiveStream{str}, nil
+}
+
+func (s *wtSession) CloseWithError(code uint32, reason string) error {
+	return s.sess.CloseWithError(webtransport.SessionErrorCode(code), reason)
+}
+
+func (s *wtSession) Context() context.Context { return s.sess.Context() }
+func (s *wtSession) Protocol() string         { return s.sess.SessionState().ApplicationProtocol }
+func (s *wtSession) Path() string             { return s.path }
+func (s *wtSession) Query() string            { return s.query }
+func (s *wtSession) Kind() Kind               { return KindWebTransport }
+func (s *wtSession) LocalAddr() net.Addr      { return s.sess.LocalAddr() }
+func (s *wtSession) RemoteAddr() net.Addr     { return s.sess.RemoteAddr() }
+func (s *wtSession) Stats() Stats             { return statsOf(s.conn) }

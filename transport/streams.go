@@ -1,0 +1,83 @@
+package transport
+
+import (
+	"context"
+
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/webtransport-go"
+)
+
+// Raw QUIC streams.
+
+type quicStream struct{ s *quic.Stream }
+
+func (s quicStream) Read(p []byte) (int, error) {
+	n, err := s.s.Read(p)
+	return n, convertError(err)
+}
+func (s quicStream) Write(p []byte) (int, error) {
+	n, err := s.s.Write(p)
+	return n, convertError(err)
+}
+func (s quicStream) Close() error                        { return s.s.Close() }
+func (s quicStream) CancelWrite(code uint32)             { s.s.CancelWrite(quic.StreamErrorCode(code)) }
+func (s quicStream) CancelRead(code uint32)              { s.s.CancelRead(quic.StreamErrorCode(code)) }
+func (s quicStream) SetPriority(urgency int8, incr bool) { s.s.SetPriority(urgency, incr) }
+func (s quicStream) Context() context.Context            { return s.s.Context() }
+
+type quicSendStream struct{ s *quic.SendStream }
+
+func (s quicSendStream) Write(p []byte) (int, error) {
+	n, err := s.s.Write(p)
+	return n, convertError(err)
+}
+func (s quicSendStream) Close() error                        { return s.s.Close() }
+func (s quicSendStream) CancelWrite(code uint32)             { s.s.CancelWrite(quic.StreamErrorCode(code)) }
+func (s quicSendStream) SetPriority(urgency int8, incr bool) { s.s.SetPriority(urgency, incr) }
+func (s quicSendStream) Context() context.Context            { return s.s.Context() }
+
+type quicReceiveStream struct{ s *quic.ReceiveStream }
+
+func (s quicReceiveStream) Read(p []byte) (int, error) {
+	n, err := s.s.Read(p)
+	return n, convertError(err)
+}
+func (s quicReceiveStream) CancelRead(code uint32) { s.s.CancelRead(quic.StreamErrorCode(code)) }
+
+// WebTransport streams. webtransport-go v0.13 does not expose stream
+// priorities, so SetPriority is a no-op on this binding.
+
+type wtStream struct{ s *webtransport.Stream }
+
+func (s wtStream) Read(p []byte) (int, error) {
+	n, err := s.s.Read(p)
+	return n, convertError(err)
+}
+func (s wtStream) Write(p []byte) (int, error) {
+	n, err := s.s.Write(p)
+	return n, convertError(err)
+}
+func (s wtStream) Close() error             { return s.s.Close() }
+func (s wtStream) CancelWrite(code uint32)  { s.s.CancelWrite(webtransport.StreamErrorCode(code)) }
+func (s wtStream) CancelRead(code uint32)   { s.s.CancelRead(webtransport.StreamErrorCode(code)) }
+func (s wtStream) SetPriority(int8, bool)   {}
+func (s wtStream) Context() context.Context { return s.s.Context() }
+
+type wtSendStream struct{ s *webtransport.SendStream }
+
+func (s wtSendStream) Write(p []byte) (int, error) {
+	n, err := s.s.Write(p)
+	return n, convertError(err)
+}
+func (s wtSendStream) Close() error             { return s.s.Close() }
+func (s wtSendStream) CancelWrite(code uint32)  { s.s.CancelWrite(webtransport.StreamErrorCode(code)) }
+func (s wtSendStream) SetPriority(int8, bool)   {}
+func (s wtSendStream) Context() context.Context { return s.s.Context() }
+
+type wtReceiveStream struct{ s *webtransport.ReceiveStream }
+
+func (s wtReceiveStream) Read(p []byte) (int, error) {
+	n, err := s.s.Read(p)
+	return n, convertError(err)
+}
+func (s wtReceiveStream) CancelRead(code uint32) { s.s.CancelRead(webtransport.StreamErrorCode(code)) }
