@@ -1,0 +1,48 @@
+// Command moq-relay is a Media-over-QUIC relay. Alone it is a complete relay;
+// with --cluster-root and --cluster-node it joins a cluster.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	// moq-lite is the dialect every session speaks today.
+	_ "github.com/moq-cluster/moq-relay/moqt/lite"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := newRootCmd().ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "moq-relay:", err)
+		os.Exit(1)
+	}
+}
+
+func newRootCmd() *cobra.Command {
+	var configPath string
+	root := &cobra.Command{
+		Use:   "moq-relay",
+		Short: "Media-over-QUIC relay and relay cluster",
+		Long: `moq-relay forwards Media-over-QUIC broadcasts from publishers to subscribers.
+Browsers connect over WebTransport and native clients over raw QUIC, on one UDP port;
+the same port number on TCP serves /certificate.sha256 and /health.
+
+Run with no command it serves, like "moq-relay serve".`,
+		Args:          cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runServe(cmd, configPath)
+		},
+	}
+	root.PersistentFlags().StringVar(&configPath, "config", "", "TOML configuration file [env MOQ_CONFIG]")
+	bindServeFlags(root)
+	root.AddCommand(newServeCmd(&configPath), newVersionCmd())
+	return root
+}

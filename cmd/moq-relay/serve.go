@@ -1,0 +1,128 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/moq-cluster/moq-relay/config"
+	"github.com/moq-cluster/moq-relay/moqt"
+	"github.com/moq-cluster/moq-relay/relay"
+	"github.com/moq-cluster/moq-relay/transport"
+)
+
+func newServeCmd(configPath *string) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the relay (the default command)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runServe(cmd, *configPath)
+		},
+	}
+	bindServeFlags(cmd)
+	return cmd
+}
+
+func bindServeFlags(cmd *cobra.Command) {
+	config.BindFlags(cmd.Flags())
+}
+
+func runServe(cmd *cobra.Command, configPath string) error {
+	cfg, warnings, err := config.Resolve(configPath, os.Environ(), cmd.Flags())
+	for _, w := range warnings {
+		fmt.Fprintln(os.Stderr, "moq-relay: warning:", w)
+	}
+	if err != nil {
+		return err
+	}
+	log, err := cfg.Log.Build()
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+
+	certs, err := loadCertificate(cfg.Server.TLS)
+	if err != nil {
+		return err
+	}
+	ln, err := transport.Listen(transport.ListenOptions{
+		Addr:             cfg.Server.Bind,
+		Certs:            certs,
+		Protocols:        moqt.Protocols(),
+		HandshakeTimeout: cfg.Server.HandshakeTimeout.Std(),
+		IdleTimeout:      cfg.Server.IdleTimeout.Std(),
+		Logger:           log.Named("transport"),
+	})
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+
+	srv := relay.New(relay.Options{
+		Listener:         ln,
+		Session:          sessionConfig(cfg),
+		HandshakeTimeout: cfg.Server.HandshakeTimeout.Std(),
+		Logger:           log.Named("relay"),
+	})
+	log.Info("relay listening",
+		zap.Stringer("udp", ln.UDPAddr()),
+		zap.Stringer("tcp", ln.TCPAddr()),
+		zap.Strings("protocols", moqt.Protocols()),
+		zap.String("certificate_sha256", certs.Current().FingerprintHex()))
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve() }()
+	select {
+	case err = <-served:
+	case <-cmd.Context().Done():
+		log.Info("shutting down")
+	}
+	srv.Close()
+	return err
+}
+
+// sessionConfig derives the per-session template from the configuration.
+func sessionConfig(cfg *config.Config) moqt.SessionConfig {
+	return moqt.SessionConfig{
+		Track: moqt.TrackOptions{
+			CacheGroups: cfg.Relay.CacheGroups,
+			CacheMaxAge: cfg.Relay.CacheMaxAge.Std(),
+			Limits: moqt.Limits{
+				MaxFrameSize: int(cfg.Relay.MaxFrameSize),
+				MaxGroupSize: int(cfg.Relay.MaxGroupSize),
+			},
+		},
+		HopID: randomHopID(),
+	}
+}
+
+// randomHopID names this node in moq-lite-04 hop lists. Zero means "unknown"
+// on the wire, so it is never chosen.
+func randomHopID() uint64 {
+	var b [8]byte
+	for {
+		_, _ = rand.Read(b[:])
+		if id := binary.BigEndian.Uint64(b[:]) >> 2; id != 0 {
+			return id
+		}
+	}
+}
+
+func loadCertificate(c config.TLSConfig) (*transport.CertStore, error) {
+	var cert *transport.Certificate
+	var err error
+	if c.Cert != "" {
+		cert, err = transport.LoadCertificate(c.Cert, c.Key)
+	} else {
+		cert, err = transport.GenerateCertificate(c.Generate, c.Validity.Std())
+	}
+	if err != nil {
+		return nil, err
+	}
+	return transport.NewCertStore(cert), nil
+}

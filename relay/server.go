@@ -1,0 +1,239 @@
+// Package relay is the MoQ server: it accepts sessions from the transport,
+// attaches each to the node's Origin, and fans broadcasts out from there.
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/moq-cluster/moq-relay/moqt"
+	"github.com/moq-cluster/moq-relay/moqt/wire"
+	"github.com/moq-cluster/moq-relay/transport"
+)
+
+// Options configure a Server.
+type Options struct {
+	// Listener delivers incoming sessions. The server does not own it.
+	Listener *transport.Listener
+	// Origin is the node's broadcast registry; nil creates one.
+	Origin *moqt.Origin
+	// Session is the template for every accepted session (track cache,
+	// limits, release delay, hop id). Origin, Root and Logger are set by the
+	// server.
+	Session moqt.SessionConfig
+	// HandshakeTimeout bounds the MoQ handshake of a new session.
+	HandshakeTimeout time.Duration
+	Logger           *zap.Logger
+}
+
+// Server runs the relay.
+type Server struct {
+	opts   Options
+	origin *moqt.Origin
+	log    *zap.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	sessions map[moqt.Session]struct{}
+	stats    Stats
+}
+
+// Stats counts sessions for observability and tests.
+type Stats struct {
+	Active   int
+	Accepted uint64
+	Rejected uint64
+}
+
+// New returns a server; call Serve to run it.
+func New(opts Options) *Server {
+	if opts.Logger == nil {
+		opts.Logger = zap.NewNop()
+	}
+	if opts.Origin == nil {
+		opts.Origin = moqt.NewOrigin()
+	}
+	if opts.HandshakeTimeout <= 0 {
+		opts.HandshakeTimeout = 10 * time.Second
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Server{
+		opts:     opts,
+		origin:   opts.Origin,
+		log:      opts.Logger,
+		ctx:      ctx,
+		cancel:   cancel,
+		sessions: make(map[moqt.Session]struct{}),
+	}
+}
+
+// Origin is the node's broadcast registry.
+func (s *Server) Origin() *moqt.Origin { return s.origin }
+
+// Stats returns a snapshot of the session counters.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.stats
+	st.Active = len(s.sessions)
+	return st
+}
+
+// Serve accepts sessions until Close is called or the listener closes.
+func (s *Server) Serve() error {
+	for {
+		conn, err := s.opts.Listener.Accept(s.ctx)
+		if err != nil {
+			if s.ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("relay: accept: %w", err)
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.handle(conn)
+		}()
+	}
+}
+
+// Close stops accepting, closes every session and waits for them to end.
+func (s *Server) Close() error {
+	s.cancel()
+	s.mu.Lock()
+	sessions := make([]moqt.Session, 0, len(s.sessions))
+	for sess := range s.sessions {
+		sessions = append(sessions, sess)
+	}
+	s.mu.Unlock()
+	for _, sess := range sessions {
+		sess.CloseWithError(wire.CodeGoingAway, "server shutting down")
+	}
+	s.wg.Wait()
+	return nil
+}
+
+func (s *Server) handle(conn transport.Session) {
+	log := s.log.With(zap.Stringer("remote", conn.RemoteAddr()), zap.String("transport", string(conn.Kind())))
+	defer func() {
+		if r := recover(); r != nil {
+			log.Error("session handler panicked", zap.Any("panic", r), zap.ByteString("stack", debug.Stack()))
+			_ = conn.CloseWithError(uint32(wire.CodeProtocolViolation), "internal error")
+		}
+	}()
+	cfg := s.opts.Session
+	cfg.Origin = s.origin
+	cfg.ScopeByPath = true
+	cfg.Logger = log
+
+	ctx, cancel := context.WithTimeout(s.ctx, s.opts.HandshakeTimeout)
+	sess, err := moqt.Accept(ctx, conn, cfg)
+	cancel()
+	if err != nil {
+		s.mu.Lock()
+		s.stats.Rejected++
+		s.mu.Unlock()
+		log.Info("session rejected", zap.String("protocol", conn.Protocol()), zap.Error(err))
+		_ = conn.CloseWithError(uint32(wire.CodeOf(err, wire.CodeProtocolViolation)), "handshake failed")
+		return
+	}
+	log = log.With(zap.String("version", sess.Version()), zap.String("path", "/"+sess.Path()))
+	if !s.track(sess) {
+		sess.CloseWithError(wire.CodeGoingAway, "server shutting down")
+		<-sess.Done()
+		return
+	}
+	defer s.untrack(sess)
+	opened := time.Now()
+	log.Info("session opened")
+
+	s.ingest(sess, log)
+	<-sess.Done()
+
+	fields := []zap.Field{zap.Duration("duration", time.Since(opened))}
+	if err := sess.Err(); err != nil {
+		var we *wire.Error
+		if errors.As(err, &we) {
+			fields = append(fields, zap.Stringer("code", we.Code), zap.String("reason", we.Reason))
+		} else {
+			fields = append(fields, zap.String("reason", err.Error()))
+		}
+	}
+	log.Info("session closed", fields...)
+}
+
+func (s *Server) track(sess moqt.Session) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ctx.Err() != nil {
+		return false
+	}
+	s.sessions[sess] = struct{}{}
+	s.stats.Accepted++
+	return true
+}
+
+func (s *Server) untrack(sess moqt.Session) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.sessions, sess)
+}
+
+// ingest learns what the peer publishes and puts it into the node's origin
+// under the session's scope, until the session ends.
+func (s *Server) ingest(sess moqt.Session, log *zap.Logger) {
+	ctx := sess.Transport().Context()
+	ar, err := sess.Announced(ctx, "")
+	if err != nil {
+		log.Debug("cannot ask peer for announcements", zap.Error(err))
+		return
+	}
+	root := moqt.JoinPath("", sess.Path())
+	authz := s.opts.Session.Authorizer
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer ar.Close()
+		live := make(map[string]*moqt.Broadcast)
+		defer func() {
+			for _, b := range live {
+				b.Close()
+			}
+		}()
+		for {
+			a, err := ar.Next(ctx)
+			if err != nil {
+				return
+			}
+			full := moqt.JoinPath(root, a.Path)
+			if !a.Active {
+				if b, ok := live[a.Path]; ok {
+					delete(live, a.Path)
+					b.Close()
+					log.Info("broadcast unannounced", zap.String("broadcast", full))
+				}
+				continue
+			}
+			if _, ok := live[a.Path]; ok {
+				continue
+			}
+			if authz != nil && !authz.CanPublish(full) {
+				log.Warn("publish refused: unauthorized", zap.String("broadcast", full))
+				continue
+			}
+			b := sess.Consume(a.Path)
+			live[a.Path] = b
+			s.origin.Publish(full, b, moqt.PublishOptions{Hops: a.Hops})
+			log.Info("broadcast announced", zap.String("broadcast", full))
+		}
+	}()
+}
