@@ -91,26 +91,48 @@ func DialWebTransport(ctx context.Context, rawURL string, opts DialOptions) (Ses
 	if u.Scheme != "https" {
 		return nil, fmt.Errorf("transport: webtransport needs an https URL, got %q", rawURL)
 	}
-	var conn *quic.Conn
 	d := &webtransport.Transport{
-		TLSClientConfig:      opts.tlsConfig(u.Hostname(), []string{http3.NextProtoH3}),
 		QUICConfig:           opts.quicConfig(),
 		ApplicationProtocols: opts.Protocols,
-		DialAddr: func(ctx context.Context, addr string, tlsCfg *tls.Config, cfg *quic.Config) (*quic.Conn, error) {
-			c, err := quic.DialAddrEarly(ctx, addr, tlsCfg, cfg)
-			conn = c
-			return c, err
-		},
 	}
-	defer d.Close()
-	rsp, sess, err := d.Dial(ctx, u.String(), http.Header{})
+	// The QUIC connection is dialed and owned here rather than by
+	// webtransport.Transport.Dial, which closes it the moment the session
+	// ends and so drops the WT_CLOSE_SESSION capsule (code and reason) that
+	// CloseWithError has just queued.
+	conn, err := quic.DialAddrEarly(ctx, u.Host, opts.tlsConfig(u.Hostname(), []string{http3.NextProtoH3}), opts.quicConfig())
 	if err != nil {
+		return nil, fmt.Errorf("transport: dial webtransport %s: %w", u.Host, err)
+	}
+	cc, err := d.NewClientConn(conn)
+	if err != nil {
+		_ = conn.CloseWithError(quic.ApplicationErrorCode(http3.ErrCodeNoError), "")
+		return nil, fmt.Errorf("transport: dial webtransport %s: %w", u.Host, err)
+	}
+	defer d.Close() // (only after NewClientConn: Close panics on an unused Transport)
+	rsp, sess, err := cc.Dial(ctx, u.String(), http.Header{})
+	if err != nil {
+		_ = conn.CloseWithError(quic.ApplicationErrorCode(http3.ErrCodeNoError), "")
 		if rsp != nil {
 			return nil, fmt.Errorf("transport: dial webtransport %s: HTTP %d: %w", u.Host, rsp.StatusCode, err)
 		}
 		return nil, fmt.Errorf("transport: dial webtransport %s: %w", u.Host, err)
 	}
+	context.AfterFunc(sess.Context(), func() { closeAfterLinger(conn) })
 	return &wtSession{sess: sess, conn: conn, path: strings.Trim(u.Path, "/"), query: u.RawQuery}, nil
+}
+
+// closeAfterLinger closes a client's WebTransport connection once its
+// session has ended, after a few round trips in which the session's close
+// capsule can reach the peer (sooner if the peer closes the connection).
+func closeAfterLinger(conn *quic.Conn) {
+	linger := min(max(3*conn.ConnectionStats().SmoothedRTT, 50*time.Millisecond), time.Second)
+	t := time.NewTimer(linger)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-conn.Context().Done():
+	}
+	_ = conn.CloseWithError(quic.ApplicationErrorCode(http3.ErrCodeNoError), "")
 }
 
 // FetchFingerprint reads the certificate hash a relay publishes at

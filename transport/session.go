@@ -60,6 +60,9 @@ type Session interface {
 	CloseWithError(code uint32, reason string) error
 	// Context is cancelled when the session is closed, by either side.
 	Context() context.Context
+	// Err reports why the session closed, as a *SessionError when the close
+	// carried an application code; nil while the session is open.
+	Err() error
 
 	// Protocol is the negotiated MoQ protocol: the QUIC ALPN for raw QUIC, the
 	// WT-Protocol for WebTransport ("" when the client offered none).

@@ -67,13 +67,20 @@ func (s *quicSession) CloseWithError(code uint32, reason string) error {
 }
 
 func (s *quicSession) Context() context.Context { return s.conn.Context() }
-func (s *quicSession) Protocol() string         { return s.conn.ConnectionState().TLS.NegotiatedProtocol }
-func (s *quicSession) Path() string             { return "" }
-func (s *quicSession) Query() string            { return "" }
-func (s *quicSession) Kind() Kind               { return KindQUIC }
-func (s *quicSession) LocalAddr() net.Addr      { return s.conn.LocalAddr() }
-func (s *quicSession) RemoteAddr() net.Addr     { return s.conn.RemoteAddr() }
-func (s *quicSession) Stats() Stats             { return statsOf(s.conn) }
+
+func (s *quicSession) Err() error {
+	if s.conn.Context().Err() == nil {
+		return nil
+	}
+	return convertError(context.Cause(s.conn.Context()))
+}
+func (s *quicSession) Protocol() string     { return s.conn.ConnectionState().TLS.NegotiatedProtocol }
+func (s *quicSession) Path() string         { return "" }
+func (s *quicSession) Query() string        { return "" }
+func (s *quicSession) Kind() Kind           { return KindQUIC }
+func (s *quicSession) LocalAddr() net.Addr  { return s.conn.LocalAddr() }
+func (s *quicSession) RemoteAddr() net.Addr { return s.conn.RemoteAddr() }
+func (s *quicSession) Stats() Stats         { return statsOf(s.conn) }
 
 // wtSession is a WebTransport session.
 type wtSession struct {
@@ -120,10 +127,20 @@ func (s *wtSession) CloseWithError(code uint32, reason string) error {
 }
 
 func (s *wtSession) Context() context.Context { return s.sess.Context() }
-func (s *wtSession) Protocol() string         { return s.sess.SessionState().ApplicationProtocol }
-func (s *wtSession) Path() string             { return s.path }
-func (s *wtSession) Query() string            { return s.query }
-func (s *wtSession) Kind() Kind               { return KindWebTransport }
-func (s *wtSession) LocalAddr() net.Addr      { return s.sess.LocalAddr() }
-func (s *wtSession) RemoteAddr() net.Addr     { return s.sess.RemoteAddr() }
-func (s *wtSession) Stats() Stats             { return statsOf(s.conn) }
+
+func (s *wtSession) Err() error {
+	if s.sess.Context().Err() == nil {
+		return nil
+	}
+	// webtransport-go keeps the close reason private; opening a stream on a
+	// closed session returns it.
+	_, err := s.sess.OpenStream()
+	return convertError(err)
+}
+func (s *wtSession) Protocol() string     { return s.sess.SessionState().ApplicationProtocol }
+func (s *wtSession) Path() string         { return s.path }
+func (s *wtSession) Query() string        { return s.query }
+func (s *wtSession) Kind() Kind           { return KindWebTransport }
+func (s *wtSession) LocalAddr() net.Addr  { return s.sess.LocalAddr() }
+func (s *wtSession) RemoteAddr() net.Addr { return s.sess.RemoteAddr() }
+func (s *wtSession) Stats() Stats         { return statsOf(s.conn) }
