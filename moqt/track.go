@@ -315,7 +315,7 @@ func (w *TrackWriter) Abort(err error) {
 type TrackReader struct {
 	t       *Track
 	cursor  uint64 // arrival index of the next group to consider
-	minSeq  uint64
+	minSeq  uint64 // groups below this are skipped; raised past each delivery
 	maxSeq  uint64
 	bounded bool
 	done    bool
@@ -326,8 +326,9 @@ type TrackReader struct {
 func (r *TrackReader) Track() *Track { return r.t }
 
 // NextGroup returns the next group in arrival order, waiting for one if
-// needed. Groups that left the cache before the reader got to them are
-// skipped. It returns io.EOF when the track ended (or the End bound was
+// needed. The sequence never goes backwards: a group that arrives after a
+// newer one was delivered is stale for this reader and skipped, as are
+// groups that left the cache before the reader got to them. It returns io.EOF when the track ended (or the End bound was
 // delivered) and the abort error if the track was aborted.
 func (r *TrackReader) NextGroup(ctx context.Context) (*GroupReader, error) {
 	t := r.t
@@ -350,6 +351,7 @@ func (r *TrackReader) NextGroup(ctx context.Context) (*GroupReader, error) {
 			if r.bounded && g.seq == r.maxSeq {
 				r.done = true
 			}
+			r.minSeq = g.seq + 1
 			t.mu.Unlock()
 			return g.Reader(), nil
 		}

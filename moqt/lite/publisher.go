@@ -125,6 +125,7 @@ type served struct {
 	ordered    bool
 	maxLatency time.Duration
 	inflight   []*groupSend // arrival order
+	order      turnChain    // group streams open in arrival order
 	wg         sync.WaitGroup
 }
 
@@ -135,6 +136,7 @@ type groupSend struct {
 	g       *moqt.GroupReader
 	ctx     context.Context
 	cancel  context.CancelFunc
+	turn    *turn
 
 	mu      sync.Mutex
 	str     transport.SendStream
@@ -188,9 +190,15 @@ func (s *Session) serveSubscribe(str transport.Stream, r *wire.Reader) error {
 	defer func() { s.priority.remove(sub.currentPriority()) }()
 	defer reader.Close()
 
+	start := req.StartGroup
+	if latest, ok := reader.Track().Latest(); ok && !start.IsSet() {
+		// Tell the subscriber where it starts so it can put groups that
+		// arrive out of order back in order from the first one.
+		start = GroupAt(latest)
+	}
 	ok := SubscribeResponse{Type: ResponseOK, OK: SubscribeOK{
 		Priority: req.Priority, Ordered: req.Ordered, MaxLatencyMs: req.MaxLatencyMs,
-		StartGroup: req.StartGroup, EndGroup: req.EndGroup,
+		StartGroup: start, EndGroup: req.EndGroup,
 	}}
 	if _, err := str.Write(ok.AppendTo(nil, s.version)); err != nil {
 		resetStream(str, wire.CodeCancel)
@@ -286,6 +294,7 @@ func (sub *served) admit(ctx context.Context, g *moqt.GroupReader) *groupSend {
 	gs := &groupSend{seq: g.Sequence(), arrived: time.Now(), g: g, ctx: gctx, cancel: cancel}
 	sub.mu.Lock()
 	defer sub.mu.Unlock()
+	gs.turn = sub.order.next()
 	sub.inflight = append(sub.inflight, gs)
 	for len(sub.inflight) > sub.s.cfg.MaxInFlightGroups {
 		sub.dropLocked(sub.inflight[0])
@@ -366,7 +375,12 @@ func (sub *served) write(gs *groupSend) {
 		sub.mu.Unlock()
 		gs.cancel()
 	}()
+	// Streams are opened in group order (the receiver accepts them in
+	// stream-id order); a dropped predecessor releases its turn at once.
+	defer gs.turn.done()
+	gs.turn.wait(gs.ctx.Done(), 0)
 	str, err := s.conn.OpenUniStream(gs.ctx)
+	gs.turn.done()
 	if err != nil {
 		return
 	}

@@ -123,7 +123,7 @@ func (s *Session) start() {
 		s.mu.Lock()
 		s.closed = true
 		if s.err == nil {
-			s.err = context.Cause(s.conn.Context())
+			s.err = s.conn.Err()
 			if s.err == nil {
 				s.err = io.EOF
 			}
@@ -237,12 +237,17 @@ func (s *Session) acceptBidi() error {
 }
 
 func (s *Session) acceptUni() error {
+	// Raw QUIC hands streams over in the order the peer opened them, which
+	// for group streams is group order; the chain keeps that order through
+	// the goroutines that read the headers.
+	var order turnChain
 	for {
 		str, err := s.conn.AcceptUniStream(s.ctx)
 		if err != nil {
 			return nil
 		}
-		s.spawn("uni", func() error { return s.handleUni(str) })
+		t := order.next()
+		s.spawn("uni", func() error { return s.handleUni(str, t) })
 	}
 }
 
@@ -277,7 +282,8 @@ func (s *Session) handleBidi(str transport.Stream) error {
 	return nil
 }
 
-func (s *Session) handleUni(str transport.ReceiveStream) error {
+func (s *Session) handleUni(str transport.ReceiveStream, t *turn) error {
+	defer t.done()
 	r := wire.NewReader(str)
 	typ, err := r.Varint()
 	if err != nil {
@@ -292,7 +298,7 @@ func (s *Session) handleUni(str transport.ReceiveStream) error {
 		str.CancelRead(uint32(wire.CodeUnexpectedStream))
 		return nil
 	}
-	return s.recvGroup(str, r)
+	return s.recvGroup(str, r, t)
 }
 
 // resetStream aborts both directions of a bidirectional stream.

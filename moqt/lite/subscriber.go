@@ -51,6 +51,65 @@ type upstream struct {
 	id       uint64
 	w        *moqt.TrackWriter
 	inflight sync.WaitGroup // group streams being received
+
+	mu    sync.Mutex
+	next  uint64        // the sequence expected next, once known
+	known bool          // next is known (from SUBSCRIBE_OK or a received group)
+	moved chan struct{} // closed and replaced whenever next advances
+}
+
+// expect records where the subscription starts, when the peer said.
+func (up *upstream) expect(start GroupBound) {
+	if seq, ok := start.Get(); ok {
+		up.mu.Lock()
+		if !up.known { // a group stream may have beaten SUBSCRIBE_OK here
+			up.next, up.known = seq, true
+		}
+		up.mu.Unlock()
+	}
+}
+
+// awaitPredecessor waits, at most max, until the groups before seq were
+// created (or given up on). Groups at or below the expected one go at once.
+func (up *upstream) awaitPredecessor(stop <-chan struct{}, seq uint64, max time.Duration) {
+	var timeout <-chan time.Time
+	for {
+		up.mu.Lock()
+		if !up.known || seq <= up.next {
+			up.mu.Unlock()
+			return
+		}
+		if up.moved == nil {
+			up.moved = make(chan struct{})
+		}
+		moved := up.moved
+		up.mu.Unlock()
+		if timeout == nil {
+			t := time.NewTimer(max)
+			defer t.Stop()
+			timeout = t.C
+		}
+		select {
+		case <-moved:
+		case <-stop:
+			return
+		case <-timeout:
+			return
+		}
+	}
+}
+
+// created advances the expected sequence past seq.
+func (up *upstream) created(seq uint64) {
+	up.mu.Lock()
+	defer up.mu.Unlock()
+	if !up.known || seq >= up.next {
+		up.next, up.known = seq+1, true
+		if up.moved != nil {
+			close(up.moved)
+			up.moved = nil
+		}
+	}
 }
 
 // runUpstream subscribes to one track at the peer and feeds w until the
@@ -96,6 +155,7 @@ func (s *Session) runUpstream(b *moqt.Broadcast, path string, w *moqt.TrackWrite
 		w.Abort(moqt.ErrNotFound)
 		return fatalf(wire.CodeProtocolViolation, "first subscribe response was not SUBSCRIBE_OK")
 	}
+	up.expect(resp.OK.StartGroup)
 	log.Debug("upstream subscription started")
 
 	// The peer finishing the stream (or resetting it) ends the track.
@@ -175,7 +235,7 @@ func peerError(err error) error {
 }
 
 // recvGroup receives one group stream into the subscription it belongs to.
-func (s *Session) recvGroup(str transport.ReceiveStream, r *wire.Reader) error {
+func (s *Session) recvGroup(str transport.ReceiveStream, r *wire.Reader, t *turn) error {
 	var hdr GroupHeader
 	if err := ReadMessage(r, s.version, &hdr); err != nil {
 		str.CancelRead(uint32(wire.CodeProtocolViolation))
@@ -196,7 +256,14 @@ func (s *Session) recvGroup(str transport.ReceiveStream, r *wire.Reader) error {
 		return nil // a subscription we already ended
 	}
 	defer up.inflight.Done()
+	// Streams overtake each other (WebTransport accepts them in parallel,
+	// and loss delays one stream but not the next): give the previous group
+	// a moment to show up so readers get them in order.
+	t.wait(s.ctx.Done(), streamOrderWait)
+	up.awaitPredecessor(s.ctx.Done(), hdr.Sequence, groupOrderWait)
 	gw, err := up.w.CreateGroup(hdr.Sequence)
+	up.created(hdr.Sequence)
+	t.done()
 	if err != nil {
 		str.CancelRead(uint32(wire.CodeCancel))
 		return nil

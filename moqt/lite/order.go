@@ -1,0 +1,66 @@
+package lite
+
+import (
+	"sync"
+	"time"
+)
+
+// turn keeps groups in order across the goroutines that handle their
+// streams. QUIC delivers each stream independently, and a goroutine per
+// stream would let group 2 overtake group 1 even on a lossless link; each
+// turn waits for its predecessor (bounded) before the order-sensitive step
+// (opening the stream, or creating the group) and then lets its successor go.
+type turn struct {
+	prev <-chan struct{}
+	mine chan struct{}
+	once sync.Once
+}
+
+// turnChain hands out turns in the order of calls to next.
+type turnChain struct {
+	last chan struct{}
+}
+
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+func (c *turnChain) next() *turn {
+	prev := c.last
+	if prev == nil {
+		prev = closedChan
+	}
+	t := &turn{prev: prev, mine: make(chan struct{})}
+	c.last = t.mine
+	return t
+}
+
+// wait blocks until the predecessor finished its step, stop is closed, or
+// max elapsed (max <= 0: no bound). A stalled predecessor thus delays its
+// successors by at most max.
+func (t *turn) wait(stop <-chan struct{}, max time.Duration) {
+	if max <= 0 {
+		select {
+		case <-t.prev:
+		case <-stop:
+		}
+		return
+	}
+	timer := time.NewTimer(max)
+	defer timer.Stop()
+	select {
+	case <-t.prev:
+	case <-stop:
+	case <-timer.C:
+	}
+}
+
+// done lets the successor go; safe to call more than once.
+func (t *turn) done() { t.once.Do(func() { close(t.mine) }) }
+
+// Bounds on how long a received group waits to keep order. streamOrderWait
+// is for the stream accepted just before it to present its header (it only
+// runs out when that stream stalls); groupOrderWait is for a missing
+// sequence number, which may be lost or dropped by the sender on purpose.
+const (
+	streamOrderWait = time.Second
+	groupOrderWait  = 100 * time.Millisecond
+)
