@@ -194,3 +194,20 @@ func TestStalledSubscriberDoesNotDelayOthers(t *testing.T) {
 		t.Fatalf("the relay closed the stalled session: %v (it should only drop its groups)", stalled.Err())
 	}
 }
+
+// TestWebTransportFanout: WebTransport accepts streams in parallel, so group
+// order there rests on the subscriber's reordering, not on accept order.
+func TestWebTransportFanout(t *testing.T) {
+	r := relaytest.Start(t, relaytest.Options{})
+	pub := newPublisher(t, "live", "video")
+	r.Connect(t, r.WebTransportURL(""), moqt.SessionConfig{Origin: pub.origin})
+	readers := make([]*moqt.TrackReader, 10)
+	for i := range readers {
+		sess := r.Connect(t, r.WebTransportURL(""), moqt.SessionConfig{})
+		if i == 0 {
+			waitAnnounced(t, sess, "live")
+		}
+		readers[i] = subscribe(t, sess, "live", "video")
+	}
+	runFanout(t, pub, readers, 30, 3, 1200)
+}

@@ -2,6 +2,7 @@ package relay_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -144,5 +145,83 @@ func TestRelayForwardsFramesInOrder(t *testing.T) {
 				pub.writeGroup(t, i+1, 3)
 			}
 		})
+	}
+}
+
+// TestPathScopesSession: a client connected to /room publishes and
+// subscribes under room/.
+func TestPathScopesSession(t *testing.T) {
+	for _, bind := range bindings {
+		t.Run(bind.name, func(t *testing.T) {
+			r := relaytest.Start(t, relaytest.Options{})
+			pub := newPublisher(t, "alice", "video")
+			r.Connect(t, bind.url(r, "room"), moqt.SessionConfig{Origin: pub.origin})
+
+			root := r.Connect(t, bind.url(r, ""), moqt.SessionConfig{})
+			waitAnnounced(t, root, "room/alice")
+			scoped := r.Connect(t, bind.url(r, "room"), moqt.SessionConfig{})
+			waitAnnounced(t, scoped, "alice")
+
+			if _, ok := r.Server.Origin().Get("room/alice", false); !ok {
+				t.Fatal("relay origin has no room/alice")
+			}
+			fromRoot := subscribe(t, root, "room/alice", "video")
+			fromScoped := subscribe(t, scoped, "alice", "video")
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			// Keep writing until both got a group (each joins at the latest).
+			for _, rd := range []*moqt.TrackReader{fromRoot, fromScoped} {
+				got := make(chan error, 1)
+				go func() { _, _, err := readGroup(ctx, rd); got <- err }()
+				for i := 0; ; i++ {
+					pub.writeGroup(t, i, 1)
+					select {
+					case err := <-got:
+						if err != nil {
+							t.Fatal(err)
+						}
+					case <-time.After(20 * time.Millisecond):
+						continue
+					}
+					break
+				}
+			}
+		})
+	}
+}
+
+// TestPublisherLeaving: when the publisher's session ends, its broadcast is
+// unannounced and subscribers see the track end.
+func TestPublisherLeaving(t *testing.T) {
+	r := relaytest.Start(t, relaytest.Options{})
+	pub := newPublisher(t, "clock", "seconds")
+	pubSess := r.Connect(t, r.QUICURL(""), moqt.SessionConfig{Origin: pub.origin})
+	sub := r.Connect(t, r.QUICURL(""), moqt.SessionConfig{})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ar, err := sub.Announced(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ar.Close()
+	if a, err := ar.Next(ctx); err != nil || a.Path != "clock" || !a.Active {
+		t.Fatalf("first announcement %+v, %v", a, err)
+	}
+	reader := subscribe(t, sub, "clock", "seconds")
+	pub.writeGroup(t, 0, 1)
+	if _, _, err := readGroup(ctx, reader); err != nil {
+		t.Fatal(err)
+	}
+
+	pubSess.CloseWithError(0, "bye")
+	if a, err := ar.Next(ctx); err != nil || a.Path != "clock" || a.Active {
+		t.Fatalf("after the publisher left: %+v, %v; want clock unannounced", a, err)
+	}
+	if _, err := reader.NextGroup(ctx); err == nil || errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("track did not end: %v", err)
+	}
+	if _, ok := r.Server.Origin().Get("clock", false); ok {
+		t.Fatal("relay origin still has clock")
 	}
 }

@@ -3,6 +3,8 @@ package lite
 import (
 	"sync"
 	"time"
+
+	"github.com/moq-cluster/moq-relay/transport"
 )
 
 // turn keeps groups in order across the goroutines that handle their
@@ -60,7 +62,23 @@ func (t *turn) done() { t.once.Do(func() { close(t.mine) }) }
 // is for the stream accepted just before it to present its header (it only
 // runs out when that stream stalls); groupOrderWait is for a missing
 // sequence number, which may be lost or dropped by the sender on purpose.
+// firstGroupHold is how long the first group of a subscription with an
+// unknown start waits for lower ones on bindings without ordered accept.
 const (
 	streamOrderWait = time.Second
 	groupOrderWait  = 100 * time.Millisecond
+	firstGroupHold  = 20 * time.Millisecond
 )
+
+// orderedAccept reports whether the binding hands over streams in the order
+// the peer opened them: raw QUIC does; webtransport-go reads each stream's
+// header in its own goroutine, so accept order there means nothing.
+func (s *Session) orderedAccept() bool { return s.conn.Kind() != transport.KindWebTransport }
+
+// firstGroupHold is the hold for this session's binding.
+func (s *Session) firstGroupHold() time.Duration {
+	if s.orderedAccept() {
+		return 0
+	}
+	return firstGroupHold
+}

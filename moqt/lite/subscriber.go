@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"time"
 
@@ -56,6 +57,9 @@ type upstream struct {
 	next  uint64        // the sequence expected next, once known
 	known bool          // next is known (from SUBSCRIBE_OK or a received group)
 	moved chan struct{} // closed and replaced whenever next advances
+
+	holding bool     // the first groups are being held to find the lowest
+	pending []uint64 // their sequences
 }
 
 // expect records where the subscription starts, when the peer said.
@@ -64,6 +68,7 @@ func (up *upstream) expect(start GroupBound) {
 		up.mu.Lock()
 		if !up.known { // a group stream may have beaten SUBSCRIBE_OK here
 			up.next, up.known = seq, true
+			up.advancedLocked()
 		}
 		up.mu.Unlock()
 	}
@@ -71,7 +76,46 @@ func (up *upstream) expect(start GroupBound) {
 
 // awaitPredecessor waits, at most max, until the groups before seq were
 // created (or given up on). Groups at or below the expected one go at once.
-func (up *upstream) awaitPredecessor(stop <-chan struct{}, seq uint64, max time.Duration) {
+//
+// Where the start is unknown (the track was empty when we subscribed) and
+// the binding accepts streams in parallel (WebTransport), the first groups
+// can arrive in any order: the first one waits holdFirst for the others so
+// the lowest goes first.
+func (up *upstream) awaitPredecessor(stop <-chan struct{}, seq uint64, max, holdFirst time.Duration) {
+	up.mu.Lock()
+	if !up.known && holdFirst > 0 {
+		up.pending = append(up.pending, seq)
+		leader := !up.holding
+		up.holding = true
+		moved := up.movedLocked()
+		up.mu.Unlock()
+		if leader {
+			// The first to arrive decides, after the hold, where to start.
+			t := time.NewTimer(holdFirst)
+			select {
+			case <-t.C:
+			case <-stop:
+			case <-moved: // SUBSCRIBE_OK said where the start is
+			}
+			t.Stop()
+			up.mu.Lock()
+			if !up.known {
+				up.next, up.known = slices.Min(up.pending), true
+			}
+			up.pending, up.holding = nil, false
+			up.advancedLocked()
+			up.mu.Unlock()
+		} else {
+			select {
+			case <-moved:
+			case <-stop:
+				return
+			}
+		}
+		up.mu.Lock()
+	}
+	up.mu.Unlock()
+
 	var timeout <-chan time.Time
 	for {
 		up.mu.Lock()
@@ -79,10 +123,7 @@ func (up *upstream) awaitPredecessor(stop <-chan struct{}, seq uint64, max time.
 			up.mu.Unlock()
 			return
 		}
-		if up.moved == nil {
-			up.moved = make(chan struct{})
-		}
-		moved := up.moved
+		moved := up.movedLocked()
 		up.mu.Unlock()
 		if timeout == nil {
 			t := time.NewTimer(max)
@@ -99,16 +140,28 @@ func (up *upstream) awaitPredecessor(stop <-chan struct{}, seq uint64, max time.
 	}
 }
 
+func (up *upstream) movedLocked() <-chan struct{} {
+	if up.moved == nil {
+		up.moved = make(chan struct{})
+	}
+	return up.moved
+}
+
+// advancedLocked wakes the groups waiting for their turn.
+func (up *upstream) advancedLocked() {
+	if up.moved != nil {
+		close(up.moved)
+		up.moved = nil
+	}
+}
+
 // created advances the expected sequence past seq.
 func (up *upstream) created(seq uint64) {
 	up.mu.Lock()
 	defer up.mu.Unlock()
 	if !up.known || seq >= up.next {
 		up.next, up.known = seq+1, true
-		if up.moved != nil {
-			close(up.moved)
-			up.moved = nil
-		}
+		up.advancedLocked()
 	}
 }
 
@@ -259,8 +312,10 @@ func (s *Session) recvGroup(str transport.ReceiveStream, r *wire.Reader, t *turn
 	// Streams overtake each other (WebTransport accepts them in parallel,
 	// and loss delays one stream but not the next): give the previous group
 	// a moment to show up so readers get them in order.
-	t.wait(s.ctx.Done(), streamOrderWait)
-	up.awaitPredecessor(s.ctx.Done(), hdr.Sequence, groupOrderWait)
+	if s.orderedAccept() {
+		t.wait(s.ctx.Done(), streamOrderWait)
+	}
+	up.awaitPredecessor(s.ctx.Done(), hdr.Sequence, groupOrderWait, s.firstGroupHold())
 	gw, err := up.w.CreateGroup(hdr.Sequence)
 	up.created(hdr.Sequence)
 	t.done()
