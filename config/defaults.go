@@ -1,17 +1,25 @@
 package config
 
-import "time"
+import (
+	"time"
+
+	"github.com/moq-cluster/moq-relay/moqt"
+	"github.com/moq-cluster/moq-relay/moqt/lite"
+	"github.com/moq-cluster/moq-relay/transport"
+)
 
 // Default returns a fresh Config holding every default value. It is the only
-// place defaults are written down; example.toml is tested against it.
+// place defaults are written down (values the libraries also use when a
+// field is left zero come from their constants); example.toml is tested
+// against it.
 func Default() *Config {
 	return &Config{
 		Server: ServerConfig{
 			Bind:             "[::]:4443",
-			HandshakeTimeout: Duration(10 * time.Second),
-			IdleTimeout:      Duration(30 * time.Second),
+			HandshakeTimeout: Duration(transport.DefaultHandshakeTimeout),
+			IdleTimeout:      Duration(transport.DefaultIdleTimeout),
 			TLS: TLSConfig{
-				Validity: Duration(10 * 24 * time.Hour),
+				Validity: Duration(transport.DefaultGeneratedValidity),
 			},
 		},
 		Log: LogConfig{
@@ -19,9 +27,9 @@ func Default() *Config {
 			Format: "console",
 		},
 		Relay: RelayConfig{
-			CacheGroups:  8,
-			CacheMaxAge:  Duration(30 * time.Second),
-			MaxFrameSize: 16 << 20,
+			CacheGroups:  moqt.DefaultCacheGroups,
+			CacheMaxAge:  Duration(moqt.DefaultCacheMaxAge),
+			MaxFrameSize: lite.DefaultMaxFrameSize,
 			MaxGroupSize: 64 << 20,
 		},
 		Cluster: ClusterConfig{

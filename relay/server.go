@@ -63,7 +63,7 @@ func New(opts Options) *Server {
 		opts.Origin = moqt.NewOrigin()
 	}
 	if opts.HandshakeTimeout <= 0 {
-		opts.HandshakeTimeout = 10 * time.Second
+		opts.HandshakeTimeout = transport.DefaultHandshakeTimeout
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
