@@ -16,7 +16,8 @@ type Subscribe struct {
 	// Ordered asks for older groups first during congestion.
 	Ordered bool
 	// MaxLatencyMs is how long, in milliseconds, a non-latest group may stay
-	// in flight before it is dropped; 0 keeps only the latest group.
+	// in flight before it is dropped; this relay reads 0 as no age bound
+	// (its per-subscription in-flight bound still applies).
 	MaxLatencyMs uint64
 	StartGroup   GroupBound // none: start at the latest group
 	EndGroup     GroupBound // none: unbounded

@@ -1,0 +1,403 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"runtime/pprof"
+	"sync"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/moq-cluster/moq-relay/transport"
+)
+
+// The raw quic-go baseline: the smallest forwarder of the same shape as the
+// relay. One server accepts a publisher connection and n subscriber
+// connections (ALPN "bench"; each client first sends its role, 'P' or 'S', on
+// a unidirectional stream). The publisher sends each group on a new
+// unidirectional stream: an 8-byte big-endian sequence, then frames as a
+// 4-byte big-endian length and the payload. The server reads each group
+// stream once and copies it, frame by frame as frames arrive, onto a new
+// unidirectional stream to every subscriber (one goroutine per group and
+// subscriber, as the relay has); subscribers read every stream concurrently
+// and count (--quic-retain makes them keep what they read, as moqt clients
+// do). No announcements, no subscriptions, no cache, no priorities:
+// what is left is QUIC, TLS and the copy.
+
+const (
+	benchALPN   = "bench"
+	roleBytePub = 'P'
+	roleByteSub = 'S'
+	// fwdBuffer is how many frames of one group a subscriber's writer may
+	// lag behind the server's reader before the reader waits.
+	fwdBuffer = 64
+)
+
+// quicConfig mirrors the transport package's settings so the baseline runs
+// with the same stream limits and timeouts as the relay.
+func quicConfig() *quic.Config {
+	return &quic.Config{
+		HandshakeIdleTimeout:             transport.DefaultHandshakeTimeout,
+		MaxIdleTimeout:                   transport.DefaultIdleTimeout,
+		KeepAlivePeriod:                  transport.DefaultIdleTimeout / 3,
+		MaxIncomingStreams:               transport.DefaultMaxIncomingStreams,
+		MaxIncomingUniStreams:            transport.DefaultMaxIncomingUniStreams,
+		EnableDatagrams:                  true,
+		EnableStreamResetPartialDelivery: true,
+	}
+}
+
+type quicSystem struct {
+	cert *transport.Certificate
+
+	ln     *quic.Listener
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // every goroutine, server and client side
+
+	mu         sync.Mutex
+	cond       *sync.Cond
+	serverSubs []*quic.Conn // server side of each subscriber connection
+	serverPub  *quic.Conn
+	conns      []*quic.Conn // every connection, both sides
+
+	kept map[int][][][]byte // with retain: each subscriber's last groups
+
+	// retain > 0 makes subscribers copy every frame into a fresh buffer and
+	// keep their last retain groups, as the moqt client does (its track
+	// cache holds moqt.DefaultCacheGroups); 0 is the minimal reader.
+	retain int
+
+	pub       *quic.Conn      // client side of the publisher
+	pubLabels context.Context // profile labels of the publisher's goroutines
+}
+
+func newQUICSystem(cert *transport.Certificate, retain int) *quicSystem {
+	s := &quicSystem{cert: cert, retain: retain, kept: make(map[int][][][]byte)}
+	s.cond = sync.NewCond(&s.mu)
+	return s
+}
+
+func (s *quicSystem) track(c *quic.Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.conns = append(s.conns, c)
+}
+
+func (s *quicSystem) setup(ctx context.Context, n int, tr *tracker) error {
+	var err error
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	tlsConf := &tls.Config{
+		MinVersion:   tls.VersionTLS13,
+		Certificates: []tls.Certificate{s.cert.TLS},
+		NextProtos:   []string{benchALPN},
+	}
+	labeled("quic", roleFwd, func() {
+		if s.ln, err = quic.ListenAddr("127.0.0.1:0", tlsConf, quicConfig()); err == nil {
+			s.wg.Go(s.accept)
+		}
+	})
+	if err != nil {
+		return err
+	}
+
+	labeled("quic", rolePub, func() {
+		s.pubLabels = pprof.WithLabels(context.Background(), pprof.Labels("system", "quic", "role", rolePub))
+		s.pub, err = s.dial(ctx, roleBytePub)
+	})
+	if err != nil {
+		return fmt.Errorf("publisher: %w", err)
+	}
+	labeled("quic", roleSub, func() {
+		for i := range n {
+			var c *quic.Conn
+			if c, err = s.dial(ctx, roleByteSub); err != nil {
+				err = fmt.Errorf("subscriber %d: %w", i, err)
+				return
+			}
+			s.wg.Go(func() { s.receive(i, c, tr) })
+		}
+	})
+	if err != nil {
+		return err
+	}
+
+	// Wait until the server has registered every client.
+	stop := context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.cond.Broadcast()
+	})
+	defer stop()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for len(s.serverSubs) < n || s.serverPub == nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("server registered %d of %d subscribers: %w", len(s.serverSubs), n, ctx.Err())
+		}
+		s.cond.Wait()
+	}
+	return nil
+}
+
+// dial connects a client and announces its role.
+func (s *quicSystem) dial(ctx context.Context, role byte) (*quic.Conn, error) {
+	fp := s.cert.Fingerprint()
+	tlsConf := &tls.Config{
+		MinVersion:         tls.VersionTLS13,
+		ServerName:         "127.0.0.1",
+		NextProtos:         []string{benchALPN},
+		InsecureSkipVerify: true, // pinned below, as the relay's clients do
+		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
+			if len(raw) == 0 || sha256.Sum256(raw[0]) != fp {
+				return errors.New("certificate does not match the pin")
+			}
+			return nil
+		},
+	}
+	c, err := quic.DialAddr(ctx, s.ln.Addr().String(), tlsConf, quicConfig())
+	if err != nil {
+		return nil, err
+	}
+	s.track(c)
+	str, err := c.OpenUniStreamSync(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := str.Write([]byte{role}); err != nil {
+		return nil, err
+	}
+	return c, str.Close()
+}
+
+// accept runs the server until the listener closes.
+func (s *quicSystem) accept() {
+	for {
+		c, err := s.ln.Accept(s.ctx)
+		if err != nil {
+			return
+		}
+		s.track(c)
+		s.wg.Go(func() { s.serveConn(c) })
+	}
+}
+
+func (s *quicSystem) serveConn(c *quic.Conn) {
+	str, err := c.AcceptUniStream(s.ctx)
+	if err != nil {
+		return
+	}
+	var role [1]byte
+	if _, err := io.ReadFull(str, role[:]); err != nil {
+		return
+	}
+	s.mu.Lock()
+	switch role[0] {
+	case roleByteSub:
+		s.serverSubs = append(s.serverSubs, c)
+	case roleBytePub:
+		s.serverPub = c
+	}
+	s.cond.Broadcast()
+	s.mu.Unlock()
+	if role[0] != roleBytePub {
+		return
+	}
+	for {
+		str, err := c.AcceptUniStream(s.ctx)
+		if err != nil {
+			return
+		}
+		s.wg.Go(func() { s.forward(str) })
+	}
+}
+
+// forward copies one group stream to every subscriber.
+func (s *quicSystem) forward(in *quic.ReceiveStream) {
+	var hdr [8]byte
+	if _, err := io.ReadFull(in, hdr[:]); err != nil {
+		in.CancelRead(0)
+		return
+	}
+	s.mu.Lock()
+	subs := s.serverSubs
+	s.mu.Unlock()
+
+	aborted := false
+	chans := make([]chan []byte, len(subs))
+	for i, c := range subs {
+		ch := make(chan []byte, fwdBuffer)
+		chans[i] = ch
+		s.wg.Go(func() { s.sendGroup(c, hdr, ch, &aborted) })
+	}
+	defer func() {
+		for _, ch := range chans {
+			close(ch)
+		}
+	}()
+	var lenBuf [4]byte
+	for {
+		if _, err := io.ReadFull(in, lenBuf[:]); err != nil {
+			if err != io.EOF {
+				aborted = true
+			}
+			return
+		}
+		// A fresh buffer per frame, shared by every subscriber (the relay
+		// does the same).
+		p := make([]byte, binary.BigEndian.Uint32(lenBuf[:]))
+		if _, err := io.ReadFull(in, p); err != nil {
+			aborted = true
+			return
+		}
+		for _, ch := range chans {
+			ch <- p
+		}
+	}
+}
+
+// sendGroup writes one group to one subscriber as its frames come.
+// aborted is only read after ch is closed (the close orders it).
+func (s *quicSystem) sendGroup(c *quic.Conn, hdr [8]byte, ch <-chan []byte, aborted *bool) {
+	str, err := c.OpenUniStreamSync(s.ctx)
+	if err != nil {
+		for range ch {
+		}
+		return
+	}
+	ok := true
+	if _, err := str.Write(hdr[:]); err != nil {
+		ok = false
+	}
+	var lenBuf [4]byte
+	for p := range ch {
+		if !ok {
+			continue
+		}
+		binary.BigEndian.PutUint32(lenBuf[:], uint32(len(p)))
+		if _, err := str.Write(lenBuf[:]); err != nil {
+			ok = false
+			continue
+		}
+		if _, err := str.Write(p); err != nil {
+			ok = false
+		}
+	}
+	if !ok || *aborted {
+		str.CancelWrite(1)
+		return
+	}
+	_ = str.Close()
+}
+
+// receive reads every group stream the server opens to a subscriber.
+func (s *quicSystem) receive(sub int, c *quic.Conn, tr *tracker) {
+	for {
+		str, err := c.AcceptUniStream(s.ctx)
+		if err != nil {
+			return
+		}
+		s.wg.Go(func() { s.readGroup(sub, str, tr) })
+	}
+}
+
+func (s *quicSystem) readGroup(sub int, str *quic.ReceiveStream, tr *tracker) {
+	var hdr [8]byte
+	if _, err := io.ReadFull(str, hdr[:]); err != nil {
+		str.CancelRead(0)
+		return
+	}
+	seq := binary.BigEndian.Uint64(hdr[:])
+	var lenBuf [4]byte
+	var buf []byte
+	var kept [][]byte // with retain: this group's frames
+	for {
+		if _, err := io.ReadFull(str, lenBuf[:]); err != nil {
+			if err == io.EOF && s.retain > 0 {
+				s.keep(sub, kept)
+			}
+			tr.group(sub, seq, err == io.EOF)
+			return
+		}
+		size := int(binary.BigEndian.Uint32(lenBuf[:]))
+		switch {
+		case s.retain > 0:
+			buf = make([]byte, size)
+			kept = append(kept, buf)
+		case cap(buf) < size:
+			buf = make([]byte, size)
+		}
+		if _, err := io.ReadFull(str, buf[:size]); err != nil {
+			tr.group(sub, seq, false)
+			return
+		}
+		tr.frame(sub, seq, size)
+	}
+}
+
+// keep retains a subscriber's last s.retain groups, as a moqt client's
+// track cache does.
+func (s *quicSystem) keep(sub int, frames [][]byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := append(s.kept[sub], frames)
+	if len(k) > s.retain {
+		k[0] = nil
+		k = k[1:]
+	}
+	s.kept[sub] = k
+}
+
+func (s *quicSystem) writeGroup(seq uint64, frames int, payload []byte) error {
+	// Like the moq-lite publisher session, each group is written by its own
+	// goroutine so the publisher never waits on the network.
+	s.wg.Go(func() {
+		pprof.SetGoroutineLabels(s.pubLabels)
+		str, err := s.pub.OpenUniStreamSync(s.ctx)
+		if err != nil {
+			return
+		}
+		var hdr [8]byte
+		binary.BigEndian.PutUint64(hdr[:], seq)
+		if _, err := str.Write(hdr[:]); err != nil {
+			return
+		}
+		var lenBuf [4]byte
+		binary.BigEndian.PutUint32(lenBuf[:], uint32(len(payload)))
+		for range frames {
+			if _, err := str.Write(lenBuf[:]); err != nil {
+				return
+			}
+			if _, err := str.Write(payload); err != nil {
+				return
+			}
+		}
+		_ = str.Close()
+	})
+	return nil
+}
+
+func (s *quicSystem) close() error {
+	if s.cancel != nil {
+		s.cancel()
+	}
+	s.mu.Lock()
+	conns := s.conns
+	s.mu.Unlock()
+	for _, c := range conns {
+		_ = c.CloseWithError(0, "bench done")
+	}
+	var errs []error
+	if s.ln != nil {
+		errs = append(errs, s.ln.Close())
+	}
+	errs = append(errs, waitTimeout(&s.wg, 5*time.Second))
+	return errors.Join(errs...)
+}
