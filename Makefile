@@ -1,0 +1,51 @@
+# moq-relay — build, run, test.
+GO        ?= go
+BIN       := bin
+WEB       := examples/web
+PKGS      := ./...
+FUZZTIME  ?= 20s
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X github.com/moq-cluster/moq-relay/cmd/moq-relay/internal/buildinfo.Version=$(VERSION)
+
+.PHONY: all build run test test-short lint fuzz fuzz-smoke bench web clean
+
+all: build
+
+build:
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/... ./examples/clock
+
+# The product's main job: a local demo on loopback with self-signed certificates.
+run: build
+	./examples/demo.sh
+
+# Everything CI runs: vet, unit and integration tests with the race detector,
+# real QUIC/WebTransport on loopback, and the headless-Chromium interop tests
+# (skipped with a notice when Chromium is absent, unless CI=true).
+test: web
+	$(GO) vet $(PKGS)
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+test-short:
+	$(GO) test -short -count=1 $(PKGS)
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet $(PKGS)
+	staticcheck $(PKGS)
+
+# Run every fuzz target for FUZZTIME each (go test -fuzz takes one target at a time).
+fuzz-smoke:
+	./.ci/fuzz.sh $(FUZZTIME)
+
+bench: build
+	$(GO) run ./cmd/moq-bench
+
+# Browser bundles for the interop tests (npm ci only when the lock changed).
+web: $(WEB)/dist/.built
+
+$(WEB)/dist/.built: $(WEB)/package.json $(WEB)/package-lock.json $(wildcard $(WEB)/src/*)
+	cd $(WEB) && npm ci --no-audit --no-fund && npm run build
+	touch $@
+
+clean:
+	rm -rf $(BIN) $(WEB)/dist $(WEB)/node_modules
