@@ -1,0 +1,6 @@
+//go:build race
+
+package web_test
+
+// raceEnabled: this test binary was built with -race (so is the clock).
+const raceEnabled = true
