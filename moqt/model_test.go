@@ -283,6 +283,29 @@ func TestTrackCloseDrainsThenEOF(t *testing.T) {
 	}
 }
 
+func TestTrackDone(t *testing.T) {
+	for name, end := range map[string]func(*TrackWriter){
+		"close": func(w *TrackWriter) { w.Close() },
+		"abort": func(w *TrackWriter) { w.Abort(errors.New("boom")) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			w := NewTrack("t", TrackOptions{})
+			select {
+			case <-w.Track().Done():
+				t.Fatal("Done closed on a live track")
+			default:
+			}
+			end(w)
+			end(w) // ending twice is harmless
+			select {
+			case <-w.Track().Done():
+			default:
+				t.Fatal("Done still open after the track ended")
+			}
+		})
+	}
+}
+
 func TestTrackAbort(t *testing.T) {
 	ctx := testCtx(t)
 	w := NewTrack("t", TrackOptions{})

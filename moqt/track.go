@@ -62,6 +62,7 @@ type Track struct {
 	err     error // non-nil when aborted
 	readers int
 	idle    chan struct{} // closed while readers == 0
+	done    chan struct{} // closed when the track ends
 	wake    notifier
 	onClose []func()
 }
@@ -69,7 +70,7 @@ type Track struct {
 // NewTrack returns a track and its writer. Most code gets tracks from a
 // Broadcast instead.
 func NewTrack(name string, opts TrackOptions) *TrackWriter {
-	t := &Track{name: name, opts: opts.withDefaults(), idle: make(chan struct{})}
+	t := &Track{name: name, opts: opts.withDefaults(), idle: make(chan struct{}), done: make(chan struct{})}
 	close(t.idle)
 	return &TrackWriter{t: t}
 }
@@ -117,6 +118,9 @@ func (t *Track) Closed() (bool, error) {
 	defer t.mu.Unlock()
 	return t.closed, t.err
 }
+
+// Done returns a channel that is closed once the track has ended.
+func (t *Track) Done() <-chan struct{} { return t.done }
 
 // Idle returns a channel that is closed while the track has no readers.
 func (t *Track) Idle() <-chan struct{} {
@@ -230,6 +234,7 @@ func (t *Track) finish(err error) {
 		return
 	}
 	t.closed, t.err = true, err
+	close(t.done)
 	t.wake.broadcast()
 	callbacks := t.onClose
 	t.onClose = nil

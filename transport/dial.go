@@ -117,8 +117,12 @@ func DialWebTransport(ctx context.Context, rawURL string, opts DialOptions) (Ses
 		}
 		return nil, fmt.Errorf("transport: dial webtransport %s: %w", u.Host, err)
 	}
-	context.AfterFunc(sess.Context(), func() { closeAfterLinger(conn) })
-	return &wtSession{sess: sess, conn: conn, path: strings.Trim(u.Path, "/"), query: u.RawQuery}, nil
+	closed := make(chan struct{})
+	context.AfterFunc(sess.Context(), func() {
+		closeAfterLinger(conn)
+		close(closed)
+	})
+	return &wtSession{sess: sess, conn: conn, path: strings.Trim(u.Path, "/"), query: u.RawQuery, connClosed: closed}, nil
 }
 
 // closeAfterLinger closes a client's WebTransport connection once its

@@ -236,3 +236,23 @@ func TestSessionCloseFailsStreams(t *testing.T) {
 		}
 	})
 }
+
+// A WebTransport client's CloseWithError returns only once its connection
+// is closed, after the close capsule had time to reach the server, so a
+// process that exits right after still tells the server why it left.
+func TestWebTransportClientCloseIsDeliveredBeforeReturn(t *testing.T) {
+	l := listen(t, ListenOptions{})
+	client, server := pair(t, bindings[1], l, "", pinned(l, "moql"))
+	ctx := testCtx(t)
+	if err := client.CloseWithError(0x42, "exiting"); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.(*wtSession).conn.Context().Err(); err == nil {
+		t.Fatal("client connection still open after CloseWithError returned")
+	}
+	waitDone(t, ctx, server.Context().Done(), "server session")
+	want := SessionError{Code: 0x42, Reason: "exiting", Remote: true}
+	if se := asSessionError(t, server.Err()); *se != want {
+		t.Fatalf("server saw %+v, want %+v", *se, want)
+	}
+}

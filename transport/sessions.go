@@ -88,6 +88,10 @@ type wtSession struct {
 	conn  *quic.Conn // the HTTP/3 connection underneath, for statistics
 	path  string
 	query string
+	// connClosed, on the dialing side, is closed once the connection has
+	// been closed after its linger; CloseWithError waits for it so a
+	// process that exits right after still delivers the close to the peer.
+	connClosed <-chan struct{}
 }
 
 func (s *wtSession) OpenStream(ctx context.Context) (Stream, error) {
@@ -123,7 +127,11 @@ func (s *wtSession) AcceptUniStream(ctx context.Context) (ReceiveStream, error) 
 }
 
 func (s *wtSession) CloseWithError(code uint32, reason string) error {
-	return s.sess.CloseWithError(webtransport.SessionErrorCode(code), reason)
+	err := s.sess.CloseWithError(webtransport.SessionErrorCode(code), reason)
+	if s.connClosed != nil {
+		<-s.connClosed // bounded: closeAfterLinger waits at most a second
+	}
+	return err
 }
 
 func (s *wtSession) Context() context.Context { return s.sess.Context() }

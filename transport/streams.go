@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"time"
 
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/webtransport-go"
@@ -59,7 +60,7 @@ func (s wtStream) Write(p []byte) (int, error) {
 }
 func (s wtStream) Close() error             { return s.s.Close() }
 func (s wtStream) CancelWrite(code uint32)  { s.s.CancelWrite(webtransport.StreamErrorCode(code)) }
-func (s wtStream) CancelRead(code uint32)   { s.s.CancelRead(webtransport.StreamErrorCode(code)) }
+func (s wtStream) CancelRead(code uint32)   { cancelWTRead(s.s, code) }
 func (s wtStream) SetPriority(int8, bool)   {}
 func (s wtStream) Context() context.Context { return s.s.Context() }
 
@@ -80,4 +81,17 @@ func (s wtReceiveStream) Read(p []byte) (int, error) {
 	n, err := s.s.Read(p)
 	return n, convertError(err)
 }
-func (s wtReceiveStream) CancelRead(code uint32) { s.s.CancelRead(webtransport.StreamErrorCode(code)) }
+func (s wtReceiveStream) CancelRead(code uint32) { cancelWTRead(s.s, code) }
+
+// cancelWTRead cancels reading and also expires the read deadline.
+// webtransport-go v0.13 deregisters a stream from its session on CancelRead;
+// a Read blocked concurrently that then sees the peer's WT_SESSION_GONE waits
+// for a session-close notification that never reaches a deregistered stream,
+// and parks forever. The deadline wakes it.
+func cancelWTRead(s interface {
+	CancelRead(webtransport.StreamErrorCode)
+	SetReadDeadline(time.Time) error
+}, code uint32) {
+	s.CancelRead(webtransport.StreamErrorCode(code))
+	_ = s.SetReadDeadline(time.Now())
+}

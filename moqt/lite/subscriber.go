@@ -224,6 +224,9 @@ func (s *Session) runUpstream(b *moqt.Broadcast, path string, w *moqt.TrackWrite
 
 	for {
 		idle := w.Track().Idle()
+		if closed, _ := w.Track().Closed(); closed {
+			idle = nil // the Done case below ends the upstream
+		}
 		select {
 		case err := <-ended:
 			// Let group streams already being received finish first.
@@ -238,6 +241,13 @@ func (s *Session) runUpstream(b *moqt.Broadcast, path string, w *moqt.TrackWrite
 		case <-s.ctx.Done():
 			w.Close()
 			return nil
+		case <-w.Track().Done():
+			// Ended on this side (the broadcast was closed locally): the
+			// peer's copy is no longer wanted.
+			log.Debug("upstream subscription cancelled: track ended locally")
+			_ = str.Close()
+			str.CancelRead(uint32(wire.CodeCancel))
+			return nil
 		case <-idle:
 			if !s.waitReleaseDelay(idle, w) {
 				continue
@@ -248,6 +258,8 @@ func (s *Session) runUpstream(b *moqt.Broadcast, path string, w *moqt.TrackWrite
 				str.CancelRead(uint32(wire.CodeCancel))
 				return nil
 			}
+			// A reader attached (Idle is a fresh channel now), or the track
+			// ended meanwhile (the Done case takes it next time round).
 		}
 	}
 }
