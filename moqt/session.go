@@ -29,8 +29,8 @@ type Session interface {
 
 	// Consume returns the peer's broadcast at path (relative to the session
 	// scope). Its tracks are subscribed from the peer on demand, once per
-	// track however many readers attach. Calls for the same live path return
-	// the same Broadcast.
+	// track however many readers attach. Calls for the same path return the
+	// same Broadcast until it is closed; an unannounce does not close it.
 	Consume(path string) *Broadcast
 	// Announced streams the peer's announcements under prefix; paths in the
 	// returned announcements are relative to the session scope.

@@ -18,7 +18,10 @@ import (
 
 // Consume returns the peer's broadcast at path. Each track is subscribed
 // from the peer when the first local reader asks for it and released
-// ReleaseDelay after the last one leaves.
+// ReleaseDelay after the last one leaves. Calls with the same path share one
+// Broadcast until it is closed; it is not closed when the peer unannounces the
+// path (a peer may serve paths it never announced), so a caller that follows
+// announcements closes it on unannounce to get a fresh one next time.
 func (s *Session) Consume(path string) *moqt.Broadcast {
 	path = moqt.CleanPath(path)
 	s.mu.Lock()
