@@ -2,10 +2,12 @@ package transport
 
 import (
 	"context"
+	"errors"
 	"net"
 	"time"
 
 	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/http3"
 	"github.com/quic-go/webtransport-go"
 )
 
@@ -143,6 +145,15 @@ func (s *wtSession) Err() error {
 	// webtransport-go keeps the close reason private; opening a stream on a
 	// closed session returns it.
 	_, err := s.sess.OpenStream()
+	var h3err *http3.Error
+	if errors.As(err, &h3err) && h3err.ErrorCode == http3.ErrCodeDatagramError && s.conn != nil {
+		// webtransport-go labels any failure to read the CONNECT stream
+		// (idle timeout, connection lost) H3_DATAGRAM_ERROR; the
+		// connection's own close cause says what happened.
+		if cause := context.Cause(s.conn.Context()); cause != nil {
+			return convertError(cause)
+		}
+	}
 	return convertError(err)
 }
 func (s *wtSession) Protocol() string     { return s.sess.SessionState().ApplicationProtocol }
