@@ -362,8 +362,8 @@ func (s *Session) recvGroup(str transport.ReceiveStream, r *wire.Reader, t *turn
 			str.CancelRead(uint32(wire.CodeTooLarge))
 			return fatalf(wire.CodeTooLarge, "frame of %d bytes exceeds the %d byte limit", size, maxFrame)
 		}
-		payload := make([]byte, size)
-		if err := r.ReadFull(payload); err != nil {
+		payload, err := r.ReadN(int(size))
+		if err != nil {
 			gw.Abort(peerError(err))
 			if _, fatal := fatalCode(err); fatal {
 				return err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"unicode/utf8"
 )
 
@@ -197,11 +198,33 @@ func (r *Reader) Message(max int) ([]byte, error) {
 	if n > uint64(max) {
 		return nil, fmt.Errorf("%w: message of %d bytes > %d", ErrTooLarge, n, max)
 	}
-	body := make([]byte, n)
-	if err := r.ReadFull(body); err != nil {
-		return nil, err
+	return r.ReadN(int(n))
+}
+
+// eagerRead is the size up to which ReadN allocates the whole length at once.
+const eagerRead = 64 << 10
+
+// ReadN reads exactly n bytes into a new slice. Beyond eagerRead, memory
+// grows (doubling) with the bytes that actually arrive, so a peer that
+// declares a large length and then sends little costs little.
+func (r *Reader) ReadN(n int) ([]byte, error) {
+	if n <= eagerRead {
+		buf := make([]byte, n)
+		if err := r.ReadFull(buf); err != nil {
+			return nil, err
+		}
+		return buf, nil
 	}
-	return body, nil
+	buf := make([]byte, 0, eagerRead)
+	for len(buf) < n {
+		chunk := min(n-len(buf), max(len(buf), eagerRead))
+		buf = slices.Grow(buf, chunk)
+		if err := r.ReadFull(buf[len(buf) : len(buf)+chunk]); err != nil {
+			return nil, err
+		}
+		buf = buf[:len(buf)+chunk]
+	}
+	return buf, nil
 }
 
 // AtEOF reports whether the stream has ended cleanly, blocking until at least
