@@ -104,39 +104,31 @@ func Connect(ctx context.Context, conn transport.Session, path string, cfg moqt.
 }
 
 func readClientSetup(ctx context.Context, str transport.Stream) (*ClientSetup, error) {
+	return readSetup(ctx, str, StreamClientCompat, "CLIENT_SETUP", ReadClientSetup)
+}
+
+func readServerSetup(ctx context.Context, str transport.Stream) (*ServerSetup, error) {
+	return readSetup(ctx, str, StreamServerCompat, "SERVER_SETUP", ReadServerSetup)
+}
+
+// readSetup reads the stream type and one setup message, giving up with
+// CodeTimeout when ctx ends first.
+func readSetup[M any](ctx context.Context, str transport.Stream, want StreamType, name string, read func(*wire.Reader) (M, error)) (*M, error) {
 	stop := context.AfterFunc(ctx, func() { str.CancelRead(uint32(wire.CodeTimeout)) })
 	defer stop()
 	r := wire.NewReader(str)
 	typ, err := r.Varint()
-	if err != nil {
-		return nil, err
+	if err == nil && StreamType(typ) != want {
+		return nil, wire.Errorf(wire.CodeProtocolViolation, "expected %s stream (0x%x), got 0x%x", name, uint64(want), typ)
 	}
-	if StreamType(typ) != StreamClientCompat {
-		return nil, wire.Errorf(wire.CodeProtocolViolation, "expected CLIENT_SETUP stream (0x20), got 0x%x", typ)
+	var m M
+	if err == nil {
+		m, err = read(r)
 	}
-	m, err := ReadClientSetup(r)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, wire.Errorf(wire.CodeTimeout, "setup not completed: %v", context.Cause(ctx))
 		}
-		return nil, err
-	}
-	return &m, nil
-}
-
-func readServerSetup(ctx context.Context, str transport.Stream) (*ServerSetup, error) {
-	stop := context.AfterFunc(ctx, func() { str.CancelRead(uint32(wire.CodeTimeout)) })
-	defer stop()
-	r := wire.NewReader(str)
-	typ, err := r.Varint()
-	if err != nil {
-		return nil, err
-	}
-	if StreamType(typ) != StreamServerCompat {
-		return nil, wire.Errorf(wire.CodeProtocolViolation, "expected SERVER_SETUP (0x21), got 0x%x", typ)
-	}
-	m, err := ReadServerSetup(r)
-	if err != nil {
 		return nil, err
 	}
 	return &m, nil
