@@ -1,0 +1,94 @@
+package proto
+
+import "time"
+
+// MsgType identifies a control message on the wire.
+type MsgType uint64
+
+const (
+	TypeHello        MsgType = 0x01
+	TypeWelcome      MsgType = 0x02
+	TypeAnnounce     MsgType = 0x10
+	TypeUnannounce   MsgType = 0x11
+	TypeLookup       MsgType = 0x20
+	TypeResult       MsgType = 0x21
+	TypeUpdate       MsgType = 0x22
+	TypeUnwatch      MsgType = 0x23
+	TypeHeartbeat    MsgType = 0x30
+	TypeHeartbeatAck MsgType = 0x31
+)
+
+// Message is one control message.
+type Message interface {
+	Type() MsgType
+}
+
+// Hello opens every cluster connection (client → server, first message on
+// the first bidirectional stream).
+type Hello struct {
+	Version uint64
+	Purpose Purpose
+	NodeID  string // the dialing node's id
+	URL     string // the URL other nodes reach the dialing node at
+	Token   string // the shared cluster secret ("" when none is configured)
+}
+
+// Welcome accepts a Hello (server → client). A refusal is a connection
+// close with one of the Code* values and a reason instead.
+type Welcome struct {
+	NodeID            string        // the accepting node's id
+	HeartbeatInterval time.Duration // what the root expects; millisecond precision
+	SuspectThreshold  uint64
+	OfflineThreshold  uint64
+}
+
+// Announce tells the root that the sender publishes Path locally.
+type Announce struct{ Path string }
+
+// Unannounce withdraws an Announce.
+type Unannounce struct{ Path string }
+
+// Lookup asks which nodes publish Path. With Watch, the root keeps pushing
+// Update messages for RequestID whenever that answer changes, until Unwatch.
+type Lookup struct {
+	RequestID uint64
+	Path      string
+	Watch     bool
+}
+
+// Result answers a Lookup: candidates best first; none means not found.
+type Result struct {
+	RequestID  uint64
+	Candidates []Candidate
+}
+
+// Update is pushed to a watching Lookup when its answer changes: other
+// candidates mean the broadcast moved, none means it ended everywhere.
+type Update struct {
+	RequestID  uint64
+	Candidates []Candidate
+}
+
+// Unwatch ends a watch.
+type Unwatch struct{ RequestID uint64 }
+
+// Heartbeat is sent every heartbeat interval by a leaf; the root answers
+// with HeartbeatAck carrying the same Seq.
+type Heartbeat struct {
+	Seq  uint64
+	Load Load
+}
+
+// HeartbeatAck answers a Heartbeat.
+type HeartbeatAck struct{ Seq uint64 }
+
+func (Hello) Type() MsgType        { return TypeHello }
+func (Welcome) Type() MsgType      { return TypeWelcome }
+func (Announce) Type() MsgType     { return TypeAnnounce }
+func (Unannounce) Type() MsgType   { return TypeUnannounce }
+func (Lookup) Type() MsgType       { return TypeLookup }
+func (Result) Type() MsgType       { return TypeResult }
+func (Update) Type() MsgType       { return TypeUpdate }
+func (Unwatch) Type() MsgType      { return TypeUnwatch }
+func (Heartbeat) Type() MsgType    { return TypeHeartbeat }
+func (HeartbeatAck) Type() MsgType { return TypeHeartbeatAck }
