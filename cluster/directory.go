@@ -1,0 +1,465 @@
+package cluster
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/moq-cluster/moq-relay/cluster/proto"
+)
+
+// DirectoryOptions configure liveness. HeartbeatInterval > 0; 0 < SuspectThreshold < OfflineThreshold.
+type DirectoryOptions struct {
+	HeartbeatInterval time.Duration
+	SuspectThreshold  int              // missed heartbeats before a member is suspect
+	OfflineThreshold  int              // missed heartbeats before it is offline
+	Now               func() time.Time // nil: time.Now (tests inject a fake clock)
+}
+
+// Member is a snapshot of one registration as the root sees it.
+type Member struct {
+	ID         string
+	URL        string
+	State      proto.State
+	Load       proto.Load
+	LastHeard  time.Time // last heartbeat, or the join if none since
+	Broadcasts int       // paths it announces
+	Epoch      uint64    // the registration, as returned by Join
+}
+
+// Departed names a registration that went offline, so that the caller can
+// close its connection.
+type Departed struct {
+	ID    string
+	Epoch uint64
+}
+
+// Directory is the root's membership list and its broadcast directory
+// (path → members that publish it), with liveness driven by heartbeats and
+// Tick. It is safe for concurrent use and owns no goroutines.
+type Directory struct {
+	suspectAfter time.Duration
+	offlineAfter time.Duration
+	now          func() time.Time
+
+	mu        sync.RWMutex
+	members   map[string]*member
+	paths     map[string]*pathEntry // announced or watched paths
+	announced int                   // paths with at least one publisher
+	lastEpoch uint64
+	lastSeq   uint64         // announcement counter: recency without relying on the clock
+	pending   []notification // queued by the mutation holding mu
+
+	// Notifications are queued under mu, so in change order, and delivered
+	// outside it by one draining goroutine at a time, so a slow watcher
+	// never holds up lookups.
+	outMu    sync.Mutex
+	outbox   []notification
+	draining bool
+}
+
+type member struct {
+	id, url   string
+	epoch     uint64
+	state     proto.State
+	load      proto.Load
+	lastHeard time.Time
+	paths     map[string]*pathEntry
+}
+
+type pathEntry struct {
+	publishers []publication // usually one; two while a broadcast moves
+	watches    []*watch
+}
+
+type publication struct {
+	member *member
+	seq    uint64
+}
+
+type watch struct {
+	fn        func([]proto.Candidate)
+	cancelled atomic.Bool
+}
+
+type notification struct {
+	watch      *watch
+	candidates []proto.Candidate
+}
+
+// NewDirectory returns an empty directory. It panics on options that break
+// the documented constraints: they are validated with the configuration.
+func NewDirectory(opts DirectoryOptions) *Directory {
+	if opts.HeartbeatInterval <= 0 || opts.SuspectThreshold <= 0 || opts.OfflineThreshold <= opts.SuspectThreshold {
+		panic("cluster: invalid DirectoryOptions")
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Directory{
+		suspectAfter: time.Duration(opts.SuspectThreshold) * opts.HeartbeatInterval,
+		offlineAfter: time.Duration(opts.OfflineThreshold) * opts.HeartbeatInterval,
+		now:          now,
+		members:      make(map[string]*member),
+		paths:        make(map[string]*pathEntry),
+	}
+}
+
+// Join registers node id at url (healthy, last heard now) and returns the
+// epoch of this registration. A node that joins again replaces its previous
+// registration: the old registration's entries are dropped (watchers told) and
+// operations carrying the old epoch are ignored from then on.
+func (d *Directory) Join(id, url string) (epoch uint64) {
+	d.mu.Lock()
+	defer d.unlockAndNotify()
+	if old := d.members[id]; old != nil {
+		d.goOffline(old)
+	}
+	d.lastEpoch++
+	d.members[id] = &member{
+		id:        id,
+		url:       url,
+		epoch:     d.lastEpoch,
+		state:     proto.StateHealthy,
+		lastHeard: d.now(),
+		paths:     make(map[string]*pathEntry),
+	}
+	return d.lastEpoch
+}
+
+// Leave marks the registration offline at once (connection lost): its
+// entries are dropped and watchers told. Stale epoch: no-op. An offline
+// member stays listed (state offline, for visibility) until it joins again
+// or Forget.
+func (d *Directory) Leave(id string, epoch uint64) {
+	d.mu.Lock()
+	defer d.unlockAndNotify()
+	if m := d.current(id, epoch); m != nil {
+		d.goOffline(m)
+	}
+}
+
+// Heartbeat records load and liveness; a suspect member becomes healthy
+// again. Stale epoch or offline: ignored, returns false.
+func (d *Directory) Heartbeat(id string, epoch uint64, load proto.Load) bool {
+	d.mu.Lock()
+	defer d.unlockAndNotify()
+	m := d.current(id, epoch)
+	if m == nil {
+		return false
+	}
+	m.load = load
+	m.lastHeard = d.now()
+	d.setState(m, proto.StateHealthy)
+	return true
+}
+
+// Announce records that the registration publishes path (stale epoch or
+// offline: ignored, returns false). Announcing twice is idempotent.
+func (d *Directory) Announce(id string, epoch uint64, path string) bool {
+	d.mu.Lock()
+	defer d.unlockAndNotify()
+	m := d.current(id, epoch)
+	if m == nil {
+		return false
+	}
+	if _, ok := m.paths[path]; ok {
+		return true
+	}
+	e := d.paths[path]
+	if e == nil {
+		e = &pathEntry{}
+		d.paths[path] = e
+	}
+	if len(e.publishers) == 0 {
+		d.announced++
+	}
+	d.lastSeq++
+	e.publishers = append(e.publishers, publication{member: m, seq: d.lastSeq})
+	m.paths[path] = e
+	if m.state == proto.StateHealthy {
+		d.changed(e)
+	}
+	return true
+}
+
+// Unannounce withdraws an Announce (stale epoch or offline: ignored, returns
+// false). Withdrawing a path that is not announced is accepted and changes
+// nothing.
+func (d *Directory) Unannounce(id string, epoch uint64, path string) bool {
+	d.mu.Lock()
+	defer d.unlockAndNotify()
+	m := d.current(id, epoch)
+	if m == nil {
+		return false
+	}
+	if e, ok := m.paths[path]; ok {
+		delete(m.paths, path)
+		d.unpublish(path, e, m)
+	}
+	return true
+}
+
+// Lookup returns the healthy members that publish path, best first:
+// fewest subscribers, then lowest CPU, then most recent announcement.
+// Suspect and offline members are never returned. None: nil.
+func (d *Directory) Lookup(path string) []proto.Candidate {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if e := d.paths[path]; e != nil {
+		return e.candidates()
+	}
+	return nil
+}
+
+// Watch calls fn with the new candidate list (same rules as Lookup; empty
+// when the broadcast ended everywhere) whenever the answer for path changes:
+// a healthy node announces or unannounces it, or a publisher becomes suspect,
+// healthy again, or offline. Load reported by heartbeats alone does not
+// notify; it is fresh in each list and in Lookup. fn is not called for the
+// initial state: call Watch, then Lookup, and every change after that
+// answer is notified.
+//
+// Calls for one watch are serialized and arrive in the order of the changes.
+// fn runs outside the Directory's lock on the goroutine of some mutating
+// call, so it must not block and must not call back into the Directory
+// synchronously (hand the list to another goroutine); only cancel is safe
+// to call from fn. fn owns the slice it is given.
+//
+// cancel stops further calls (a call in progress may finish); calling it
+// again does nothing.
+func (d *Directory) Watch(path string, fn func([]proto.Candidate)) (cancel func()) {
+	w := &watch{fn: fn}
+	d.mu.Lock()
+	e := d.paths[path]
+	if e == nil {
+		e = &pathEntry{}
+		d.paths[path] = e
+	}
+	e.watches = append(e.watches, w)
+	d.mu.Unlock()
+
+	return func() {
+		if w.cancelled.Swap(true) {
+			return
+		}
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		// e stays in d.paths while it holds w, so it is still the entry for path.
+		if i := slices.Index(e.watches, w); i >= 0 {
+			e.watches = slices.Delete(e.watches, i, i+1)
+		}
+		d.dropIfUnused(path, e)
+	}
+}
+
+// Tick evaluates heartbeat deadlines at the current time: a member whose
+// last heartbeat (or join) is at least SuspectThreshold intervals old becomes
+// suspect, at least OfflineThreshold intervals old becomes offline (entries
+// dropped, watchers told). It returns the members that went offline in this
+// tick, sorted by ID, so that the caller can close their connections. The
+// root calls it every HeartbeatInterval (or more often).
+func (d *Directory) Tick() []Departed {
+	d.mu.Lock()
+	defer d.unlockAndNotify()
+	now := d.now()
+	var departed []Departed
+	for _, m := range d.members {
+		if m.state == proto.StateOffline {
+			continue
+		}
+		silent := now.Sub(m.lastHeard)
+		switch {
+		case silent >= d.offlineAfter:
+			d.goOffline(m)
+			departed = append(departed, Departed{ID: m.id, Epoch: m.epoch})
+		case silent >= d.suspectAfter:
+			d.setState(m, proto.StateSuspect)
+		}
+	}
+	slices.SortFunc(departed, func(a, b Departed) int { return strings.Compare(a.ID, b.ID) })
+	return departed
+}
+
+// Members returns a snapshot of every member, sorted by ID.
+func (d *Directory) Members() []Member {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	list := make([]Member, 0, len(d.members))
+	for _, m := range d.members {
+		list = append(list, Member{
+			ID:         m.id,
+			URL:        m.url,
+			State:      m.state,
+			Load:       m.load,
+			LastHeard:  m.lastHeard,
+			Broadcasts: len(m.paths),
+			Epoch:      m.epoch,
+		})
+	}
+	slices.SortFunc(list, func(a, b Member) int { return strings.Compare(a.ID, b.ID) })
+	return list
+}
+
+// Size returns the number of distinct announced paths.
+func (d *Directory) Size() int {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.announced
+}
+
+// Forget removes an offline member from the listing; a member that is not
+// offline stays.
+func (d *Directory) Forget(id string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if m := d.members[id]; m != nil && m.state == proto.StateOffline {
+		delete(d.members, id)
+	}
+}
+
+// current returns the live registration id holds at epoch, or nil.
+func (d *Directory) current(id string, epoch uint64) *member {
+	m := d.members[id]
+	if m == nil || m.epoch != epoch || m.state == proto.StateOffline {
+		return nil
+	}
+	return m
+}
+
+// setState moves a live member between healthy and suspect; only the paths
+// it publishes can see a different answer.
+func (d *Directory) setState(m *member, s proto.State) {
+	if m.state == s {
+		return
+	}
+	m.state = s
+	for _, e := range m.paths {
+		d.changed(e)
+	}
+}
+
+func (d *Directory) goOffline(m *member) {
+	for path, e := range m.paths {
+		d.unpublish(path, e, m)
+	}
+	clear(m.paths)
+	m.state = proto.StateOffline
+}
+
+// unpublish removes m from e; the caller removes e from m.paths.
+func (d *Directory) unpublish(path string, e *pathEntry, m *member) {
+	i := slices.IndexFunc(e.publishers, func(p publication) bool { return p.member == m })
+	if i < 0 {
+		return
+	}
+	e.publishers = slices.Delete(e.publishers, i, i+1)
+	if len(e.publishers) == 0 {
+		d.announced--
+	}
+	if m.state == proto.StateHealthy {
+		d.changed(e)
+	}
+	d.dropIfUnused(path, e)
+}
+
+func (d *Directory) dropIfUnused(path string, e *pathEntry) {
+	if len(e.publishers) == 0 && len(e.watches) == 0 {
+		delete(d.paths, path)
+	}
+}
+
+// changed queues e's new answer for each of its watches. Caller holds mu
+// for writing.
+func (d *Directory) changed(e *pathEntry) {
+	if len(e.watches) == 0 {
+		return
+	}
+	list := e.candidates()
+	for i, w := range e.watches {
+		if i > 0 {
+			list = slices.Clone(list) // each watcher owns its slice
+		}
+		d.pending = append(d.pending, notification{watch: w, candidates: list})
+	}
+}
+
+// unlockAndNotify ends a mutation: its notifications join the outbox while
+// mu is still held, which fixes their place in change order, and are then
+// delivered with mu released.
+func (d *Directory) unlockAndNotify() {
+	pending := d.pending
+	d.pending = nil
+	if len(pending) > 0 {
+		d.outMu.Lock()
+		d.outbox = append(d.outbox, pending...)
+		d.outMu.Unlock()
+	}
+	d.mu.Unlock()
+	if len(pending) > 0 {
+		d.drain()
+	}
+}
+
+// drain delivers the outbox unless another goroutine already is, in which
+// case that one will also deliver what was just queued.
+func (d *Directory) drain() {
+	d.outMu.Lock()
+	if d.draining {
+		d.outMu.Unlock()
+		return
+	}
+	d.draining = true
+	for {
+		batch := d.outbox
+		d.outbox = nil
+		if len(batch) == 0 {
+			d.draining = false
+			d.outMu.Unlock()
+			return
+		}
+		d.outMu.Unlock()
+		for _, n := range batch {
+			if !n.watch.cancelled.Load() {
+				n.watch.fn(n.candidates)
+			}
+		}
+		d.outMu.Lock()
+	}
+}
+
+// candidates is Lookup's answer for e. Caller holds mu.
+func (e *pathEntry) candidates() []proto.Candidate {
+	var buf [4]publication
+	live := buf[:0]
+	for _, p := range e.publishers {
+		if p.member.state == proto.StateHealthy {
+			live = append(live, p)
+		}
+	}
+	if len(live) == 0 {
+		return nil
+	}
+	slices.SortFunc(live, comparePublications)
+	list := make([]proto.Candidate, len(live))
+	for i, p := range live {
+		list[i] = proto.Candidate{NodeID: p.member.id, URL: p.member.url, State: p.member.state, Load: p.member.load}
+	}
+	return list
+}
+
+// comparePublications orders best first: fewest subscribers, then lowest
+// CPU, then most recent announcement.
+func comparePublications(a, b publication) int {
+	if c := cmp.Compare(a.member.load.Subscribers, b.member.load.Subscribers); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.member.load.CPUPermille, b.member.load.CPUPermille); c != 0 {
+		return c
+	}
+	return cmp.Compare(b.seq, a.seq)
+}
