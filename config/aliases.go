@@ -24,7 +24,7 @@ var shortcuts = []shortcut{
 	{"log-level", "MOQ_LOG_LEVEL", "log.level", "log `level`: debug, info, warn or error"},
 	{"log-format", "MOQ_LOG_FORMAT", "log.format", "log `format`: console or json"},
 	{"cluster-root", "MOQ_CLUSTER_ROOT", "cluster.root", "root node `URL` to join (repeatable); without one this node is a root"},
-	{"cluster-node", "MOQ_CLUSTER_NODE", "cluster.node", "`URL` other nodes reach this node at (https://, moqt:// or moql://)"},
+	{"cluster-node", "MOQ_CLUSTER_NODE", "cluster.node", "`URL` other nodes reach this node at (https://, moqt://, moql://; http:// pins the certificate hash the node serves, for development)"},
 	{"cluster-id", "MOQ_CLUSTER_ID", "cluster.id", "node `id` (default: host:port of --cluster-node)"},
 	{"cluster-token", "MOQ_CLUSTER_TOKEN", "cluster.token_file", "`file` holding the shared cluster secret"},
 }

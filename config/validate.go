@@ -16,10 +16,12 @@ import (
 // refuse certificates valid for two weeks or more.
 const maxCertValidity = 14 * 24 * time.Hour
 
-// peerURLSchemes are the dialects a node can be reached with: https for
-// WebTransport over HTTP/3, moqt for raw QUIC with IETF moq-transport, moql
-// for raw QUIC with moq-lite.
-var peerURLSchemes = []string{"https", "moqt", "moql"}
+// peerURLSchemes are how a node can be reached. Node-to-node links always
+// use the cluster ALPN on the URL's host:port; the scheme chooses how the
+// node's certificate is trusted: https, moqt and moql verify it against the
+// system roots, http (development) pins the hash the node serves at
+// http://host:port/certificate.sha256, as browsers do with @moq/lite.
+var peerURLSchemes = []string{"https", "moqt", "moql", "http"}
 
 // Validate returns every problem in c, joined, each naming its TOML key. It
 // does no I/O: certificate and token files are read by their users.

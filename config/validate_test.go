@@ -60,7 +60,7 @@ func TestValidate(t *testing.T) {
 			[]string{"relay.max_frame_size", "relay.max_group_size"}},
 
 		{"node without scheme", func(c *Config) { c.Cluster.Node = "relay.example.com:4443" }, []string{"cluster.node", "scheme"}},
-		{"node http", func(c *Config) { c.Cluster.Node = "http://relay.example.com:4443" }, []string{"cluster.node", "scheme"}},
+		{"node ftp", func(c *Config) { c.Cluster.Node = "ftp://relay.example.com:4443" }, []string{"cluster.node", "scheme"}},
 		{"node without port", func(c *Config) { c.Cluster.Node = "https://relay.example.com" }, []string{"cluster.node", "port"}},
 		{"node port zero", func(c *Config) { c.Cluster.Node = "https://relay.example.com:0" }, []string{"cluster.node", "port"}},
 		{"node without host", func(c *Config) { c.Cluster.Node = "https://:4443" }, []string{"cluster.node", "host"}},

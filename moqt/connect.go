@@ -9,7 +9,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/moq-cluster/moq-relay/moqt/wire"
 	"github.com/moq-cluster/moq-relay/transport"
 )
 
@@ -85,17 +84,7 @@ func Connect(ctx context.Context, rawURL string, opts ConnectOptions) (Session, 
 	if err != nil {
 		return nil, fmt.Errorf("moqt: dial %s: %w", u.Host, err)
 	}
-	d, ok := dialectFor(conn.Protocol())
-	if !ok {
-		_ = conn.CloseWithError(uint32(wire.CodeVersion), "unsupported protocol")
-		return nil, fmt.Errorf("moqt: server chose %q: %w", conn.Protocol(), ErrUnknownProtocol)
-	}
-	sess, err := d.Connect(ctx, conn, path, opts.SessionConfig)
-	if err != nil {
-		_ = conn.CloseWithError(uint32(wire.CodeOf(err, wire.CodeProtocolViolation)), "handshake failed")
-		return nil, err
-	}
-	return sess, nil
+	return ConnectSession(ctx, conn, path, opts.SessionConfig)
 }
 
 // dialQUIC dials raw QUIC. Raw QUIC has no request URI, so a non-empty path

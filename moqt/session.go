@@ -176,6 +176,22 @@ func Accept(ctx context.Context, conn transport.Session, cfg SessionConfig) (Ses
 	return d.Accept(ctx, conn, cfg)
 }
 
+// ConnectSession runs the client handshake over an already dialed conn with
+// the dialect of its negotiated protocol; path is the scope requested.
+func ConnectSession(ctx context.Context, conn transport.Session, path string, cfg SessionConfig) (Session, error) {
+	d, ok := dialectFor(conn.Protocol())
+	if !ok {
+		_ = conn.CloseWithError(uint32(wire.CodeVersion), "unsupported protocol")
+		return nil, fmt.Errorf("moqt: server chose %q: %w", conn.Protocol(), ErrUnknownProtocol)
+	}
+	sess, err := d.Connect(ctx, conn, CleanPath(path), cfg)
+	if err != nil {
+		_ = conn.CloseWithError(uint32(wire.CodeOf(err, wire.CodeProtocolViolation)), "handshake failed")
+		return nil, err
+	}
+	return sess, nil
+}
+
 // IsCode reports whether err carries the given wire code.
 func IsCode(err error, code wire.Code) bool {
 	var e *wire.Error

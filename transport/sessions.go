@@ -163,3 +163,8 @@ func (s *wtSession) Kind() Kind           { return KindWebTransport }
 func (s *wtSession) LocalAddr() net.Addr  { return s.sess.LocalAddr() }
 func (s *wtSession) RemoteAddr() net.Addr { return s.sess.RemoteAddr() }
 func (s *wtSession) Stats() Stats         { return statsOf(s.conn) }
+
+// WrapQUIC returns the Session view of a raw QUIC connection that an
+// ALPNHandler was given, so protocols served beside MoQ on the listener's
+// port can use the same stream API.
+func WrapQUIC(conn *quic.Conn) Session { return &quicSession{conn: conn} }
