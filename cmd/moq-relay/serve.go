@@ -5,10 +5,13 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/moq-cluster/moq-relay/cluster"
+	"github.com/moq-cluster/moq-relay/cluster/proto"
 	"github.com/moq-cluster/moq-relay/config"
 	"github.com/moq-cluster/moq-relay/moqt"
 	"github.com/moq-cluster/moq-relay/relay"
@@ -63,12 +66,19 @@ func runServe(cmd *cobra.Command, configPath string) error {
 	}
 	defer ln.Close()
 
+	sessCfg := sessionConfig(cfg)
 	srv := relay.New(relay.Options{
 		Listener:         ln,
-		Session:          sessionConfig(cfg),
+		Session:          sessCfg,
 		HandshakeTimeout: cfg.Server.HandshakeTimeout.Std(),
 		Logger:           log.Named("relay"),
 	})
+	node, err := startCluster(cfg, ln, srv, sessCfg, log.Named("cluster"))
+	if err != nil {
+		srv.Close()
+		return err
+	}
+	defer node.Close()
 	log.Info("relay listening",
 		zap.Stringer("udp", ln.UDPAddr()),
 		zap.Stringer("tcp", ln.TCPAddr()),
@@ -125,4 +135,47 @@ func loadCertificate(c config.TLSConfig) (*transport.CertStore, error) {
 		return nil, err
 	}
 	return transport.NewCertStore(cert), nil
+}
+
+// startCluster joins (or, with no roots, becomes) the cluster root. Every
+// node runs the cluster: a standalone relay is a root with no leaves.
+func startCluster(cfg *config.Config, ln *transport.Listener, srv *relay.Server, sess moqt.SessionConfig, log *zap.Logger) (*cluster.Node, error) {
+	c := cfg.Cluster
+	token := ""
+	if c.TokenFile != "" {
+		b, err := os.ReadFile(c.TokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("cluster token: %w", err)
+		}
+		token = strings.TrimSpace(string(b))
+		if token == "" {
+			return nil, fmt.Errorf("cluster token file %s is empty", c.TokenFile)
+		}
+	}
+	id := c.NodeID()
+	if id == "" {
+		id = ln.UDPAddr().String()
+	}
+	cpu := newCPUMeter()
+	return cluster.New(cluster.Options{
+		ID:                id,
+		URL:               c.NodeURL(),
+		Roots:             c.Roots(),
+		Token:             token,
+		Listener:          ln,
+		Origin:            srv.Origin(),
+		Track:             sess.Track,
+		HopID:             sess.HopID,
+		HeartbeatInterval: c.Sync.HeartbeatInterval.Std(),
+		SuspectThreshold:  c.Sync.SuspectThreshold,
+		OfflineThreshold:  c.Sync.OfflineThreshold,
+		EstablishTimeout:  c.Relay.EstablishTimeout.Std(),
+		ReleaseDelay:      c.Relay.ReleaseDelay.Std(),
+		MaxRetryAttempts:  c.Relay.MaxRetryAttempts,
+		RetryDelay:        c.Relay.RetryDelay.Std(),
+		Load: func() proto.Load {
+			return proto.Load{CPUPermille: cpu.permille(), Sessions: uint64(srv.Stats().Active)}
+		},
+		Logger: log,
+	})
 }

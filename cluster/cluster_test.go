@@ -1,0 +1,395 @@
+package cluster_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/moq-cluster/moq-relay/cluster"
+	"github.com/moq-cluster/moq-relay/moqt"
+	"github.com/moq-cluster/moq-relay/relay/relaytest"
+)
+
+// Test clusters heartbeat every 100 ms.
+const (
+	heartbeat    = 100 * time.Millisecond
+	suspectAfter = 3
+	offlineAfter = 6
+)
+
+// node is one in-process cluster member: a relay on loopback and its
+// cluster node.
+type node struct {
+	*relaytest.Relay
+	Cluster *cluster.Node
+	stop    func()
+}
+
+type nodeOptions struct {
+	id           string
+	roots        []*node
+	rootURLs     []string
+	token        string
+	releaseDelay time.Duration
+}
+
+func startNode(t testing.TB, o nodeOptions) *node {
+	t.Helper()
+	logger := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
+	r := relaytest.Start(t, relaytest.Options{Logger: logger})
+	roots := o.rootURLs
+	for _, root := range o.roots {
+		roots = append(roots, root.NodeURL())
+	}
+	if o.releaseDelay == 0 {
+		o.releaseDelay = 200 * time.Millisecond
+	}
+	n := &node{Relay: r}
+	c, err := cluster.New(cluster.Options{
+		ID:                o.id,
+		URL:               fmt.Sprintf("http://127.0.0.1:%d", r.Listener.UDPAddr().Port),
+		Roots:             roots,
+		Token:             o.token,
+		Listener:          r.Listener,
+		Origin:            r.Server.Origin(),
+		HeartbeatInterval: heartbeat,
+		SuspectThreshold:  suspectAfter,
+		OfflineThreshold:  offlineAfter,
+		EstablishTimeout:  2 * time.Second,
+		ReleaseDelay:      o.releaseDelay,
+		MaxRetryAttempts:  2,
+		RetryDelay:        50 * time.Millisecond,
+		Logger:            logger.Named(o.id),
+	})
+	if err != nil {
+		t.Fatalf("cluster node %s: %v", o.id, err)
+	}
+	n.Cluster = c
+	var once sync.Once
+	n.stop = func() { once.Do(c.Close) }
+	t.Cleanup(n.stop)
+	return n
+}
+
+// NodeURL is the URL other nodes use for n.
+func (n *node) NodeURL() string {
+	return fmt.Sprintf("http://127.0.0.1:%d", n.Listener.UDPAddr().Port)
+}
+
+// waitFor polls cond until it holds.
+func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, within)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// registered waits until the root lists every leaf as healthy and every
+// leaf has a healthy link to the root.
+func registered(t testing.TB, root *node, leaves ...*node) {
+	t.Helper()
+	waitFor(t, 5*time.Second, "leaves registered", func() bool {
+		healthy := map[string]bool{}
+		for _, m := range root.Cluster.Status().Members {
+			healthy[m.ID] = m.State == "healthy"
+		}
+		for _, l := range leaves {
+			st := l.Cluster.Status()
+			if !healthy[st.ID] {
+				return false
+			}
+			for _, r := range st.Roots {
+				if !r.Healthy {
+					return false
+				}
+			}
+		}
+		return true
+	})
+}
+
+// inDirectory waits until the root's directory has size n.
+func inDirectory(t testing.TB, root *node, size int) {
+	t.Helper()
+	waitFor(t, 5*time.Second, fmt.Sprintf("directory size %d", size), func() bool {
+		return root.Cluster.Status().DirectorySize == size
+	})
+}
+
+// publisher is a client publishing one track on a node.
+type publisher struct {
+	sess  moqt.Session
+	b     *moqt.Broadcast
+	track *moqt.TrackWriter
+}
+
+func publish(t testing.TB, on *node, path, track string) *publisher {
+	t.Helper()
+	origin := moqt.NewOrigin()
+	b := moqt.NewBroadcast(moqt.TrackOptions{})
+	w, err := b.CreateTrack(track)
+	if err != nil {
+		t.Fatal(err)
+	}
+	origin.Publish(path, b, moqt.PublishOptions{})
+	t.Cleanup(b.Close)
+	sess := on.Connect(t, on.QUICURL(""), moqt.SessionConfig{Origin: origin})
+	return &publisher{sess: sess, b: b, track: w}
+}
+
+// writeGroup writes group i with one frame "i".
+func (p *publisher) writeGroup(t testing.TB, i int) {
+	t.Helper()
+	if err := p.track.WriteGroup([]byte(fmt.Sprint(i))); err != nil {
+		t.Fatalf("write group %d: %v", i, err)
+	}
+}
+
+// subscribe subscribes on a node, retrying while the broadcast is not yet
+// known to the cluster.
+func subscribe(t testing.TB, on *node, sess moqt.Session, path, track string) *moqt.TrackReader {
+	t.Helper()
+	var r *moqt.TrackReader
+	waitFor(t, 5*time.Second, "subscribed to "+path, func() bool {
+		var err error
+		r, err = sess.Consume(path).Subscribe(track, moqt.ReaderOptions{})
+		return err == nil
+	})
+	t.Cleanup(r.Close)
+	return r
+}
+
+// nextFrame reads the next group's first frame.
+func nextFrame(ctx context.Context, r *moqt.TrackReader) (string, error) {
+	g, err := r.NextGroup(ctx)
+	if err != nil {
+		return "", err
+	}
+	f, err := g.ReadFrame(ctx)
+	if err != nil {
+		return "", err
+	}
+	return string(f), nil
+}
+
+// feed writes a group every interval until stop is closed, starting at
+// group first; it returns the next group number when stopped.
+func feed(p *publisher, first int, every time.Duration, stop <-chan struct{}) <-chan int {
+	next := make(chan int, 1)
+	go func() {
+		i := first
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				next <- i
+				return
+			case <-t.C:
+			}
+			if err := p.track.WriteGroup([]byte(fmt.Sprint(i))); err != nil {
+				next <- i
+				return
+			}
+			i++
+		}
+	}()
+	return next
+}
+
+func TestLeafToLeaf(t *testing.T) {
+	root := startNode(t, nodeOptions{id: "root"})
+	a := startNode(t, nodeOptions{id: "a", roots: []*node{root}})
+	b := startNode(t, nodeOptions{id: "b", roots: []*node{root}})
+	registered(t, root, a, b)
+
+	pub := publish(t, a, "clock", "seconds")
+	inDirectory(t, root, 1)
+
+	const subscribers = 50
+	readers := make([]*moqt.TrackReader, subscribers)
+	for i := range subscribers {
+		sess := b.Connect(t, b.QUICURL(""), moqt.SessionConfig{})
+		readers[i] = subscribe(t, b, sess, "clock", "seconds")
+	}
+	waitFor(t, 5*time.Second, "publisher's track read by node a", func() bool { return pub.track.Track().Readers() == 1 })
+
+	// Every subscriber must get every group, intact and in order. The
+	// publisher stays at most two groups ahead of the slowest subscriber
+	// (the relay skips groups for a subscriber that falls further behind).
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const groups, window, maxJoin = 20, 2, 5
+	progress := make([]atomic.Int64, subscribers)
+	var wg sync.WaitGroup
+	errs := make(chan error, subscribers)
+	for i, r := range readers {
+		progress[i].Store(-1)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// A subscription starts at the latest group when it reaches
+			// the relay; from there every group must arrive.
+			for want := -1; want < groups-1; want++ {
+				f, err := nextFrame(ctx, r)
+				if err != nil {
+					errs <- fmt.Errorf("subscriber %d, after group %d: %w", i, want, err)
+					return
+				}
+				if want < 0 {
+					if _, err := fmt.Sscan(f, &want); err != nil || want > maxJoin {
+						errs <- fmt.Errorf("subscriber %d joined at frame %q, want one of the first %d groups", i, f, maxJoin)
+						return
+					}
+				}
+				if f != fmt.Sprint(want) {
+					errs <- fmt.Errorf("subscriber %d: frame %q, want %d", i, f, want)
+					return
+				}
+				progress[i].Store(int64(want))
+			}
+		}()
+	}
+	slowest := func() int64 {
+		m := int64(groups)
+		for i := range progress {
+			m = min(m, progress[i].Load())
+		}
+		return m
+	}
+	for g := range groups {
+		for slowest() < int64(g-window) && ctx.Err() == nil {
+			time.Sleep(time.Millisecond)
+		}
+		pub.writeGroup(t, g)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if got := a.Cluster.PeerSubscribes(); got != 1 {
+		t.Errorf("node a served %d peer subscriptions for %d local subscribers on b, want 1", got, subscribers)
+	}
+	if links := b.Cluster.Status().PeerLinks; len(links) != 1 || links[0].Node != "a" {
+		t.Errorf("b's peer links %+v, want one to a", links)
+	}
+}
+
+func TestRootAndLeafBothWays(t *testing.T) {
+	root := startNode(t, nodeOptions{id: "root"})
+	leaf := startNode(t, nodeOptions{id: "leaf", roots: []*node{root}})
+	registered(t, root, leaf)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	for _, tc := range []struct {
+		name     string
+		pubOn    *node
+		watchOn  *node
+		path     string
+		wantSize int
+	}{
+		{"publish on root, watch on leaf", root, leaf, "from-root", 1},
+		{"publish on leaf, watch on root", leaf, root, "from-leaf", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pub := publish(t, tc.pubOn, tc.path, "t")
+			inDirectory(t, root, tc.wantSize)
+			sub := tc.watchOn.Connect(t, tc.watchOn.QUICURL(""), moqt.SessionConfig{})
+			r := subscribe(t, tc.watchOn, sub, tc.path, "t")
+			waitFor(t, 5*time.Second, "pulled", func() bool { return pub.track.Track().Readers() == 1 })
+			pub.writeGroup(t, 7)
+			if f, err := nextFrame(ctx, r); err != nil || f != "7" {
+				t.Fatalf("frame %q, %v", f, err)
+			}
+		})
+	}
+}
+
+func TestPublisherLeavesThenTrackEnds(t *testing.T) {
+	root := startNode(t, nodeOptions{id: "root"})
+	a := startNode(t, nodeOptions{id: "a", roots: []*node{root}})
+	b := startNode(t, nodeOptions{id: "b", roots: []*node{root}})
+	registered(t, root, a, b)
+	pub := publish(t, a, "clock", "seconds")
+	inDirectory(t, root, 1)
+	sub := b.Connect(t, b.QUICURL(""), moqt.SessionConfig{})
+	r := subscribe(t, b, sub, "clock", "seconds")
+	waitFor(t, 5*time.Second, "pulled", func() bool { return pub.track.Track().Readers() == 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	pub.writeGroup(t, 0)
+	if _, err := nextFrame(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+
+	left := time.Now()
+	pub.sess.CloseWithError(0, "bye")
+	inDirectory(t, root, 0)
+	if d := time.Since(left); d > heartbeat {
+		t.Errorf("directory entry gone after %v, want within one heartbeat (%v)", d, heartbeat)
+	}
+	if _, err := r.NextGroup(ctx); err == nil {
+		t.Fatal("subscriber on b got a group after the publisher left")
+	} else if err != io.EOF && ctx.Err() != nil {
+		t.Fatalf("track did not end: %v", err)
+	}
+}
+
+func TestMoveKeepsSubscribers(t *testing.T) {
+	root := startNode(t, nodeOptions{id: "root"})
+	a := startNode(t, nodeOptions{id: "a", roots: []*node{root}})
+	b := startNode(t, nodeOptions{id: "b", roots: []*node{root}})
+	c := startNode(t, nodeOptions{id: "c", roots: []*node{root}})
+	registered(t, root, a, b, c)
+	onA := publish(t, a, "live", "video")
+	inDirectory(t, root, 1)
+	sub := b.Connect(t, b.QUICURL(""), moqt.SessionConfig{})
+	r := subscribe(t, b, sub, "live", "video")
+	waitFor(t, 5*time.Second, "pulled from a", func() bool { return onA.track.Track().Readers() == 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for i := range 3 {
+		onA.writeGroup(t, i)
+		if f, err := nextFrame(ctx, r); err != nil || f != fmt.Sprint(i) {
+			t.Fatalf("from a: frame %q, %v", f, err)
+		}
+	}
+
+	// The publisher moves: it leaves a and publishes the same path on c,
+	// whose groups start again at 0.
+	onA.sess.CloseWithError(0, "moving")
+	onC := publish(t, c, "live", "video")
+	moved := time.Now()
+	stop := make(chan struct{})
+	next := feed(onC, 100, 20*time.Millisecond, stop)
+	defer func() { close(stop); <-next }()
+	f, err := nextFrame(ctx, r)
+	if err != nil {
+		t.Fatalf("after the move: %v", err)
+	}
+	if f < "100" {
+		t.Fatalf("after the move got %q, want c's groups (>= 100)", f)
+	}
+	if d := time.Since(moved); d > 2*time.Second {
+		t.Errorf("first group from c after %v, want within 2 s", d)
+	}
+	// And it keeps flowing.
+	for range 3 {
+		if _, err := nextFrame(ctx, r); err != nil {
+			t.Fatalf("after the move: %v", err)
+		}
+	}
+}

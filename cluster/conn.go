@@ -1,0 +1,261 @@
+package cluster
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/moq-cluster/moq-relay/cluster/proto"
+	"github.com/moq-cluster/moq-relay/moqt/lite"
+	"github.com/moq-cluster/moq-relay/moqt/wire"
+	"github.com/moq-cluster/moq-relay/transport"
+)
+
+// RefusedError is a cluster connection the other node closed during the
+// handshake, with the proto.Code* it gave.
+type RefusedError struct {
+	Code   uint32
+	Reason string
+}
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("refused (%s): %s", codeName(e.Code), e.Reason)
+}
+
+func codeName(c uint32) string {
+	switch c {
+	case proto.CodeNone:
+		return "no error"
+	case proto.CodeProtocolViolation:
+		return "protocol violation"
+	case proto.CodeUnauthorized:
+		return "unauthorized"
+	case proto.CodeVersion:
+		return "version"
+	case proto.CodeReplaced:
+		return "replaced"
+	case proto.CodeOffline:
+		return "offline"
+	case proto.CodeShutdown:
+		return "shutdown"
+	case proto.CodeNotRoot:
+		return "not a root"
+	}
+	return fmt.Sprintf("code 0x%x", c)
+}
+
+// dialer opens cluster connections to other nodes.
+type dialer struct {
+	hello            proto.Hello // NodeID, URL, Token of this node
+	handshakeTimeout time.Duration
+}
+
+// dial connects to the node at rawURL, sends Hello with purpose and waits for
+// the Welcome. The returned stream is the control stream.
+func (d *dialer) dial(ctx context.Context, rawURL string, purpose proto.Purpose) (transport.Session, transport.Stream, *wire.Reader, proto.Welcome, error) {
+	var none proto.Welcome
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, nil, nil, none, fmt.Errorf("parse node url %q: %w", rawURL, err)
+	}
+	opts := transport.DialOptions{Protocols: []string{proto.ALPN}, HandshakeTimeout: d.handshakeTimeout}
+	if u.Scheme == "http" {
+		// Development: trust the certificate hash the node serves over
+		// plain HTTP on the same port, as browsers do with @moq/lite.
+		fp, err := transport.FetchFingerprint(ctx, rawURL)
+		if err != nil {
+			return nil, nil, nil, none, err
+		}
+		opts.Fingerprints = [][32]byte{fp}
+	}
+	host, _, err := net.SplitHostPort(u.Host)
+	if err != nil {
+		return nil, nil, nil, none, fmt.Errorf("node url %q: %w", rawURL, err)
+	}
+	conn, err := transport.DialQUIC(ctx, u.Host, host, opts)
+	if err != nil {
+		return nil, nil, nil, none, err
+	}
+	str, r, w, err := d.handshake(ctx, conn, purpose)
+	if err != nil {
+		_ = conn.CloseWithError(proto.CodeProtocolViolation, "handshake failed")
+		return nil, nil, nil, none, err
+	}
+	return conn, str, r, w, nil
+}
+
+func (d *dialer) handshake(ctx context.Context, conn transport.Session, purpose proto.Purpose) (transport.Stream, *wire.Reader, proto.Welcome, error) {
+	var none proto.Welcome
+	str, err := conn.OpenStream(ctx)
+	if err != nil {
+		return nil, nil, none, refusal(conn, err)
+	}
+	stop := context.AfterFunc(ctx, func() { str.CancelRead(proto.CodeShutdown) })
+	defer stop()
+	hello := d.hello
+	hello.Version, hello.Purpose = proto.Version, purpose
+	if _, err := str.Write(proto.Append(nil, hello)); err != nil {
+		return nil, nil, none, refusal(conn, err)
+	}
+	r := wire.NewReader(str)
+	m, err := proto.Read(r)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, nil, none, fmt.Errorf("no welcome: %w", context.Cause(ctx))
+		}
+		return nil, nil, none, refusal(conn, err)
+	}
+	w, ok := m.(proto.Welcome)
+	if !ok {
+		return nil, nil, none, fmt.Errorf("expected WELCOME, got message type 0x%x", uint64(m.Type()))
+	}
+	return str, r, w, nil
+}
+
+// refusal turns a failure during the handshake into the peer's close code
+// and reason when the peer closed the connection.
+func refusal(conn transport.Session, err error) error {
+	select {
+	case <-conn.Context().Done():
+	case <-time.After(100 * time.Millisecond):
+		// A stream error can race ahead of the connection close.
+	}
+	var se *transport.SessionError
+	if errors.As(conn.Err(), &se) && se.Remote {
+		return &RefusedError{Code: se.Code, Reason: se.Reason}
+	}
+	return err
+}
+
+// accepted is a cluster connection whose Hello has been checked.
+type accepted struct {
+	conn  transport.Session
+	str   transport.Stream
+	r     *wire.Reader
+	hello proto.Hello
+}
+
+// acceptHello reads and checks the Hello on a new cluster connection. On
+// failure it has closed the connection with the reason and returns an error
+// for the log.
+func acceptHello(ctx context.Context, conn transport.Session, token string) (*accepted, error) {
+	str, err := conn.AcceptStream(ctx)
+	if err != nil {
+		_ = conn.CloseWithError(proto.CodeProtocolViolation, "no control stream")
+		return nil, fmt.Errorf("accept control stream: %w", err)
+	}
+	stop := context.AfterFunc(ctx, func() { str.CancelRead(proto.CodeShutdown) })
+	r := wire.NewReader(str)
+	m, err := proto.Read(r)
+	stop()
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		_ = conn.CloseWithError(proto.CodeProtocolViolation, "bad hello")
+		return nil, fmt.Errorf("read hello: %w", err)
+	}
+	hello, ok := m.(proto.Hello)
+	if !ok {
+		_ = conn.CloseWithError(proto.CodeProtocolViolation, "expected HELLO")
+		return nil, fmt.Errorf("first message was type 0x%x, not HELLO", uint64(m.Type()))
+	}
+	if hello.Version != proto.Version {
+		_ = conn.CloseWithError(proto.CodeVersion, fmt.Sprintf("cluster protocol version %d not supported (want %d)", hello.Version, proto.Version))
+		return nil, fmt.Errorf("node %q speaks cluster protocol version %d", hello.NodeID, hello.Version)
+	}
+	if subtle.ConstantTimeCompare([]byte(hello.Token), []byte(token)) != 1 {
+		reason := "wrong cluster token"
+		if hello.Token == "" {
+			reason = "missing cluster token"
+		}
+		_ = conn.CloseWithError(proto.CodeUnauthorized, reason)
+		return nil, fmt.Errorf("node %q refused: %s", hello.NodeID, reason)
+	}
+	if hello.NodeID == "" {
+		_ = conn.CloseWithError(proto.CodeProtocolViolation, "empty node id")
+		return nil, errors.New("hello with an empty node id")
+	}
+	return &accepted{conn: conn, str: str, r: r, hello: hello}, nil
+}
+
+// sender writes control messages on one stream from a single goroutine, so
+// callers (watch callbacks included) never block on the network.
+type sender struct {
+	str    transport.Stream
+	log    *zap.Logger
+	mu     sync.Mutex
+	queue  []proto.Message
+	wake   chan struct{}
+	closed bool
+}
+
+func newSender(str transport.Stream, log *zap.Logger) *sender {
+	return &sender{str: str, log: log, wake: make(chan struct{}, 1)}
+}
+
+// send queues m; it reports false once the sender has stopped or if m
+// cannot be encoded (checked here so a bad value never reaches Append).
+func (s *sender) send(m proto.Message) bool {
+	if err := proto.Validate(m); err != nil {
+		s.log.Warn("control message not sent", zap.Error(err))
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.queue = append(s.queue, m)
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// run writes queued messages until ctx ends or a write fails.
+func (s *sender) run(ctx context.Context) error {
+	defer func() {
+		s.mu.Lock()
+		s.closed = true
+		s.queue = nil
+		s.mu.Unlock()
+	}()
+	var buf []byte
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.wake:
+		}
+		s.mu.Lock()
+		batch := s.queue
+		s.queue = nil
+		s.mu.Unlock()
+		buf = buf[:0]
+		for _, m := range batch {
+			buf = proto.Append(buf, m)
+		}
+		if len(buf) == 0 {
+			continue
+		}
+		if _, err := s.str.Write(buf); err != nil {
+			return fmt.Errorf("write control stream: %w", err)
+		}
+	}
+}
+
+// peerConn presents a PurposePeer connection to the moq-lite dialect as a
+// moql connection: the version is negotiated by SETUP.
+type peerConn struct{ transport.Session }
+
+func (peerConn) Protocol() string { return lite.ProtocolMoql }

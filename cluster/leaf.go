@@ -1,0 +1,285 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/moq-cluster/moq-relay/cluster/proto"
+	"github.com/moq-cluster/moq-relay/moqt/wire"
+	"github.com/moq-cluster/moq-relay/transport"
+)
+
+// rootLinkState is a leaf's view of one root.
+type rootLinkState string
+
+const (
+	rootConnecting   rootLinkState = "connecting"
+	rootConnected    rootLinkState = "connected"
+	rootDisconnected rootLinkState = "disconnected"
+)
+
+// maxRetryBackoff caps the wait between attempts to reach a root.
+const maxRetryBackoff = 10 * time.Second
+
+// errRootLost fails lookups and watches on a root connection that ended.
+var errRootLost = errors.New("connection to the root lost")
+
+// rootLink keeps a leaf registered with one root: it reconnects, re-announces
+// every local broadcast after each Welcome, heartbeats, and carries lookups.
+type rootLink struct {
+	n   *Node
+	url string
+
+	mu       sync.Mutex
+	state    rootLinkState
+	rootID   string
+	lastAck  time.Time
+	lastErr  error
+	snd      *sender // nil unless connected
+	nextID   uint64
+	pending  map[uint64]chan []proto.Candidate
+	watchers map[uint64]*rootWatch
+}
+
+// rootWatch receives a watched lookup's updates until the root link drops.
+type rootWatch struct {
+	update func([]proto.Candidate)
+	lost   func()
+}
+
+func (l *rootLink) run() {
+	log := l.n.log.With(zap.String("root", l.url))
+	backoff := max(l.n.opts.RetryDelay, 10*time.Millisecond)
+	for l.n.ctx.Err() == nil {
+		ctx, cancel := context.WithTimeout(l.n.ctx, l.n.opts.EstablishTimeout)
+		conn, str, r, welcome, err := l.n.dialer.dial(ctx, l.url, proto.PurposeControl)
+		cancel()
+		if err != nil {
+			l.setDisconnected(err)
+			var refused *RefusedError
+			if errors.As(err, &refused) {
+				log.Error("cluster root refused this node; retrying", zap.Error(err), zap.Duration("retry_in", backoff))
+			} else if l.n.ctx.Err() == nil {
+				log.Warn("cluster root unreachable; retrying", zap.Error(err), zap.Duration("retry_in", backoff))
+			}
+			select {
+			case <-l.n.ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, maxRetryBackoff)
+			continue
+		}
+		backoff = max(l.n.opts.RetryDelay, 10*time.Millisecond)
+		log.Info("registered with cluster root", zap.String("root_id", welcome.NodeID))
+		err = l.serve(conn, str, r, welcome)
+		l.setDisconnected(err)
+		if l.n.ctx.Err() != nil {
+			_ = conn.CloseWithError(proto.CodeShutdown, "node shutting down")
+			return
+		}
+		log.Warn("connection to cluster root lost; reconnecting", zap.Error(err))
+		_ = conn.CloseWithError(proto.CodeNone, "reconnecting")
+	}
+}
+
+// serve runs one registered connection until it fails.
+func (l *rootLink) serve(conn transport.Session, str transport.Stream, r *wire.Reader, welcome proto.Welcome) error {
+	ctx, cancel := context.WithCancel(l.n.ctx)
+	defer cancel()
+	snd := newSender(str, l.n.log.With(zap.String("root", l.url)))
+	// Announce everything local before anything else can be queued, so the
+	// root's view is complete within one round trip of the Welcome.
+	l.n.mu.Lock()
+	for p := range l.n.local {
+		snd.send(proto.Announce{Path: p})
+	}
+	l.mu.Lock()
+	l.state, l.rootID, l.lastAck, l.lastErr, l.snd = rootConnected, welcome.NodeID, time.Now(), nil, snd
+	l.pending = make(map[uint64]chan []proto.Candidate)
+	l.watchers = make(map[uint64]*rootWatch)
+	l.mu.Unlock()
+	l.n.mu.Unlock()
+
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := snd.run(ctx); err != nil {
+			_ = conn.CloseWithError(proto.CodeNone, "write failed")
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		l.heartbeat(ctx, snd)
+	}()
+	stop := context.AfterFunc(ctx, func() { str.CancelRead(proto.CodeShutdown) })
+	defer stop()
+	for {
+		m, err := proto.Read(r)
+		if err != nil {
+			if se := conn.Err(); se != nil {
+				err = fmt.Errorf("%w (%v)", err, se)
+			}
+			if errors.Is(err, proto.ErrMalformed) {
+				_ = conn.CloseWithError(proto.CodeProtocolViolation, err.Error())
+			}
+			return err
+		}
+		switch m := m.(type) {
+		case proto.HeartbeatAck:
+			l.mu.Lock()
+			l.lastAck = time.Now()
+			l.mu.Unlock()
+		case proto.Result:
+			l.mu.Lock()
+			ch := l.pending[m.RequestID]
+			delete(l.pending, m.RequestID)
+			l.mu.Unlock()
+			if ch != nil {
+				ch <- m.Candidates
+			}
+		case proto.Update:
+			l.mu.Lock()
+			w := l.watchers[m.RequestID]
+			l.mu.Unlock()
+			if w != nil {
+				w.update(m.Candidates)
+			}
+		default:
+			err := fmt.Errorf("%w: unexpected message type 0x%x from the root", proto.ErrMalformed, uint64(m.Type()))
+			_ = conn.CloseWithError(proto.CodeProtocolViolation, err.Error())
+			return err
+		}
+	}
+}
+
+func (l *rootLink) heartbeat(ctx context.Context, snd *sender) {
+	t := time.NewTicker(l.n.opts.HeartbeatInterval)
+	defer t.Stop()
+	var seq uint64
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		seq++
+		snd.send(proto.Heartbeat{Seq: seq, Load: l.n.opts.Load()})
+	}
+}
+
+// setDisconnected fails everything waiting on the old connection.
+func (l *rootLink) setDisconnected(err error) {
+	l.mu.Lock()
+	l.state, l.lastErr, l.snd = rootDisconnected, err, nil
+	pending, watchers := l.pending, l.watchers
+	l.pending, l.watchers = nil, nil
+	l.mu.Unlock()
+	for _, ch := range pending {
+		close(ch)
+	}
+	for _, w := range watchers {
+		w.lost()
+	}
+}
+
+// send queues m if connected; otherwise the next Welcome's re-announce
+// covers it.
+func (l *rootLink) send(m proto.Message) {
+	l.mu.Lock()
+	snd := l.snd
+	l.mu.Unlock()
+	if snd != nil {
+		snd.send(m)
+	}
+}
+
+// healthy reports whether the root answers heartbeats: connected, and acked
+// within the suspect threshold.
+func (l *rootLink) healthy() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	limit := time.Duration(l.n.opts.SuspectThreshold) * l.n.opts.HeartbeatInterval
+	return l.state == rootConnected && time.Since(l.lastAck) < limit
+}
+
+// lookup asks this root for path; with w it also watches the answer.
+func (l *rootLink) lookup(ctx context.Context, path string, w *rootWatch) ([]proto.Candidate, func(), error) {
+	ch := make(chan []proto.Candidate, 1)
+	l.mu.Lock()
+	if l.snd == nil {
+		l.mu.Unlock()
+		return nil, nil, errRootLost
+	}
+	snd := l.snd
+	l.nextID++
+	id := l.nextID
+	l.pending[id] = ch
+	if w != nil {
+		l.watchers[id] = w
+	}
+	l.mu.Unlock()
+	snd.send(proto.Lookup{RequestID: id, Path: path, Watch: w != nil})
+
+	forget := func() {
+		l.mu.Lock()
+		_, watching := l.watchers[id]
+		if l.snd == snd {
+			delete(l.pending, id)
+			delete(l.watchers, id)
+		}
+		l.mu.Unlock()
+		if watching {
+			snd.send(proto.Unwatch{RequestID: id})
+		}
+	}
+	select {
+	case c, ok := <-ch:
+		if !ok {
+			return nil, nil, errRootLost
+		}
+		return c, forget, nil
+	case <-ctx.Done():
+		forget()
+		return nil, nil, fmt.Errorf("lookup at root %s: %w", l.url, context.Cause(ctx))
+	}
+}
+
+// lookup asks the first healthy root for path, falling back to the next on
+// failure. On a root, the directory answers directly.
+func (n *Node) lookup(ctx context.Context, path string, w *rootWatch) ([]proto.Candidate, func(), error) {
+	if n.root != nil {
+		var stop func()
+		if w != nil {
+			stop = n.root.dir.Watch(path, w.update)
+		} else {
+			stop = func() {}
+		}
+		return n.root.dir.Lookup(path), stop, nil
+	}
+	var errs []error
+	for _, l := range n.links {
+		if !l.healthy() {
+			continue
+		}
+		lctx, cancel := context.WithTimeout(ctx, n.opts.EstablishTimeout)
+		c, stop, err := l.lookup(lctx, path, w)
+		cancel()
+		if err == nil {
+			return c, stop, nil
+		}
+		errs = append(errs, fmt.Errorf("root %s: %w", l.url, err))
+	}
+	if len(errs) == 0 {
+		return nil, nil, errors.New("no cluster root reachable")
+	}
+	return nil, nil, errors.Join(errs...)
+}

@@ -1,0 +1,301 @@
+// Package cluster joins relays into one namespace: a root holds the
+// broadcast → node directory and the membership; leaves announce what is
+// published on them, look up what is not, and pull it directly from the
+// node that has it. See PROTOCOL.md for the control protocol.
+//
+// The relay meets the cluster only through moqt.Resolver: Node implements
+// it, and cmd installs it on the relay's Origin.
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/quic-go/quic-go"
+	"go.uber.org/zap"
+
+	"github.com/moq-cluster/moq-relay/cluster/proto"
+	"github.com/moq-cluster/moq-relay/moqt"
+	"github.com/moq-cluster/moq-relay/transport"
+)
+
+// Options configure a Node. Durations and counts mean what the [cluster]
+// configuration keys of the same names mean.
+type Options struct {
+	ID    string   // this node's id; unique in the cluster
+	URL   string   // where other nodes reach this one
+	Roots []string // root URLs to join; none makes this node a root
+	Token string   // shared cluster secret every node presents
+
+	Listener *transport.Listener // the relay's listener: the cluster ALPN and /cluster are added to it
+	Origin   *moqt.Origin        // the relay's origin: local broadcasts are announced, remote ones resolved into it
+	// Track sets cache and limits of tracks pulled from peers.
+	Track moqt.TrackOptions
+	// HopID names this node in moq-lite-04 hop lists on peer links.
+	HopID uint64
+
+	HeartbeatInterval time.Duration
+	SuspectThreshold  int
+	OfflineThreshold  int
+	EstablishTimeout  time.Duration // per attempt to open a peer link or reach a root
+	ReleaseDelay      time.Duration // after the last local subscriber of a remote track leaves
+	MaxRetryAttempts  int
+	RetryDelay        time.Duration
+
+	// Load reports this node's load for heartbeats (nil: zero load).
+	Load   func() proto.Load
+	Logger *zap.Logger
+}
+
+// Node is this process's membership in a cluster.
+type Node struct {
+	opts   Options
+	log    *zap.Logger
+	dialer *dialer
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	local   map[string]bool // broadcasts published on this node
+	remotes map[string]*remote
+	served  map[transport.Session]struct{} // accepted cluster connections
+	links   []*rootLink                    // leaf: one per root
+
+	root  *rootServer // nil on a leaf
+	peers *peerPool
+
+	peerSubscribes atomic.Int64
+}
+
+// New validates opts, starts the node and installs it as the origin's
+// resolver. Close stops it.
+func New(opts Options) (*Node, error) {
+	if opts.ID == "" || opts.Listener == nil || opts.Origin == nil {
+		return nil, errors.New("cluster: ID, Listener and Origin are required")
+	}
+	if len(opts.Roots) > 0 && opts.URL == "" {
+		return nil, errors.New("cluster: a leaf needs the URL other nodes reach it at")
+	}
+	if opts.HeartbeatInterval <= 0 || opts.SuspectThreshold <= 0 || opts.OfflineThreshold <= opts.SuspectThreshold {
+		return nil, fmt.Errorf("cluster: need heartbeat interval > 0 and 0 < suspect (%d) < offline (%d) thresholds",
+			opts.SuspectThreshold, opts.OfflineThreshold)
+	}
+	if err := proto.Validate(proto.Hello{Version: proto.Version, NodeID: opts.ID, URL: opts.URL, Token: opts.Token}); err != nil {
+		return nil, fmt.Errorf("cluster: node id, url or token: %w", err)
+	}
+	if opts.EstablishTimeout <= 0 {
+		opts.EstablishTimeout = 5 * time.Second
+	}
+	if opts.MaxRetryAttempts <= 0 {
+		opts.MaxRetryAttempts = 1
+	}
+	if opts.Load == nil {
+		opts.Load = func() proto.Load { return proto.Load{} }
+	}
+	if opts.Logger == nil {
+		opts.Logger = zap.NewNop()
+	}
+	n := &Node{
+		opts:    opts,
+		log:     opts.Logger.With(zap.String("node", opts.ID)),
+		dialer:  &dialer{hello: proto.Hello{NodeID: opts.ID, URL: opts.URL, Token: opts.Token}, handshakeTimeout: opts.EstablishTimeout},
+		local:   make(map[string]bool),
+		remotes: make(map[string]*remote),
+		served:  make(map[transport.Session]struct{}),
+	}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.peers = newPeerPool(n)
+	if len(opts.Roots) == 0 {
+		n.root = newRootServer(n)
+	}
+	for _, u := range opts.Roots {
+		n.links = append(n.links, &rootLink{n: n, url: u, state: rootConnecting})
+	}
+
+	opts.Listener.HandleALPN(proto.ALPN, n.serveConn)
+	opts.Listener.HandleHTTP("/cluster", n.statusHandler())
+	opts.Origin.SetResolver(n)
+
+	n.spawn(n.watchLocal)
+	if n.root != nil {
+		n.spawn(n.root.run)
+	}
+	for _, l := range n.links {
+		n.spawn(l.run)
+	}
+	role := "leaf"
+	if n.root != nil {
+		role = "root"
+	}
+	n.log.Info("cluster node started", zap.String("role", role), zap.String("url", opts.URL), zap.Strings("roots", opts.Roots))
+	return n, nil
+}
+
+// spawn runs f in a goroutine the node owns and waits for in Close.
+func (n *Node) spawn(f func()) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		f()
+	}()
+}
+
+// Close leaves the cluster: root links, peer links and served cluster
+// connections are closed and remote broadcasts end.
+func (n *Node) Close() {
+	n.opts.Origin.SetResolver(nil)
+	n.cancel()
+	n.mu.Lock()
+	served := make([]transport.Session, 0, len(n.served))
+	for c := range n.served {
+		served = append(served, c)
+	}
+	remotes := make([]*remote, 0, len(n.remotes))
+	for _, r := range n.remotes {
+		remotes = append(remotes, r)
+	}
+	n.mu.Unlock()
+	for _, c := range served {
+		_ = c.CloseWithError(proto.CodeShutdown, "node shutting down")
+	}
+	for _, r := range remotes {
+		r.end(errors.New("cluster node shutting down"))
+	}
+	n.peers.stopTimers()
+	n.wg.Wait()
+}
+
+// IsRoot reports whether this node holds the directory.
+func (n *Node) IsRoot() bool { return n.root != nil }
+
+// PeerSubscribes counts subscriptions other nodes made to this node's
+// broadcasts over peer links since start.
+func (n *Node) PeerSubscribes() int64 { return n.peerSubscribes.Load() }
+
+// watchLocal announces every broadcast published on this node to the roots
+// (or, on a root, to its own directory) and withdraws it when it ends.
+func (n *Node) watchLocal() {
+	w := n.opts.Origin.Watch(moqt.WatchOptions{LocalOnly: true})
+	defer w.Close()
+	for {
+		a, err := w.Next(n.ctx)
+		if err != nil {
+			return
+		}
+		n.mu.Lock()
+		if a.Active {
+			n.local[a.Path] = true
+		} else {
+			delete(n.local, a.Path)
+		}
+		links := n.links
+		n.mu.Unlock()
+		var m proto.Message = proto.Announce{Path: a.Path}
+		if !a.Active {
+			m = proto.Unannounce{Path: a.Path}
+		}
+		if n.root != nil {
+			n.root.announceSelf(a.Path, a.Active)
+		}
+		for _, l := range links {
+			l.send(m)
+		}
+	}
+}
+
+// serveConn is the listener's handler for the cluster ALPN.
+func (n *Node) serveConn(ctx context.Context, qc *quic.Conn) {
+	conn := transport.WrapQUIC(qc)
+	if !n.track(conn) {
+		_ = conn.CloseWithError(proto.CodeShutdown, "node shutting down")
+		return
+	}
+	defer n.untrack(conn)
+	log := n.log.With(zap.Stringer("remote", conn.RemoteAddr()))
+	hsCtx, cancel := context.WithTimeout(ctx, n.opts.EstablishTimeout)
+	a, err := acceptHello(hsCtx, conn, n.opts.Token)
+	cancel()
+	if err != nil {
+		log.Warn("cluster connection refused", zap.Error(err))
+		return
+	}
+	log = log.With(zap.String("peer", a.hello.NodeID))
+	switch a.hello.Purpose {
+	case proto.PurposeControl:
+		if n.root == nil {
+			_ = conn.CloseWithError(proto.CodeNotRoot, fmt.Sprintf("node %s is not a root", n.opts.ID))
+			log.Warn("cluster connection refused: control connection to a leaf")
+			return
+		}
+		n.root.serve(ctx, a, log)
+	case proto.PurposePeer:
+		n.servePeer(ctx, a, log)
+	default:
+		_ = conn.CloseWithError(proto.CodeProtocolViolation, "unknown purpose")
+		log.Warn("cluster connection refused: unknown purpose", zap.Uint8("purpose", uint8(a.hello.Purpose)))
+	}
+}
+
+func (n *Node) track(c transport.Session) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.ctx.Err() != nil {
+		return false
+	}
+	n.served[c] = struct{}{}
+	return true
+}
+
+func (n *Node) untrack(c transport.Session) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	delete(n.served, c)
+}
+
+// servePeer runs the moq-lite session another node opened to pull this
+// node's local broadcasts. It serves nothing relayed from elsewhere, so a
+// broadcast crosses at most one node-to-node hop.
+func (n *Node) servePeer(ctx context.Context, a *accepted, log *zap.Logger) {
+	welcome := proto.Welcome{NodeID: n.opts.ID, HeartbeatInterval: n.opts.HeartbeatInterval,
+		SuspectThreshold: uint64(n.opts.SuspectThreshold), OfflineThreshold: uint64(n.opts.OfflineThreshold)}
+	if _, err := a.str.Write(proto.Append(nil, welcome)); err != nil {
+		log.Debug("peer link closed during handshake", zap.Error(err))
+		return
+	}
+	_ = a.str.Close()
+	a.str.CancelRead(proto.CodeNone)
+	hsCtx, cancel := context.WithTimeout(ctx, n.opts.EstablishTimeout)
+	sess, err := moqt.Accept(hsCtx, peerConn{a.conn}, moqt.SessionConfig{
+		Origin:     n.opts.Origin,
+		LocalOnly:  true,
+		Track:      n.opts.Track,
+		HopID:      n.opts.HopID,
+		Authorizer: countingAuthorizer{n},
+		Logger:     log,
+	})
+	cancel()
+	if err != nil {
+		log.Warn("peer link refused: moq handshake failed", zap.Error(err))
+		return
+	}
+	log.Info("peer link accepted", zap.String("version", sess.Version()))
+	<-sess.Done()
+	log.Info("peer link closed", zap.NamedError("reason", sess.Err()))
+}
+
+// countingAuthorizer lets peers read local broadcasts (never publish) and
+// counts their read requests (subscribe and fetch; peer links do not ask
+// for announcements), which tests use to check one upstream per track.
+type countingAuthorizer struct{ n *Node }
+
+func (countingAuthorizer) CanPublish(string) bool { return false }
+func (a countingAuthorizer) CanSubscribe(string) bool {
+	a.n.peerSubscribes.Add(1)
+	return true
+}

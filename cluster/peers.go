@@ -1,0 +1,230 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/moq-cluster/moq-relay/cluster/proto"
+	"github.com/moq-cluster/moq-relay/moqt"
+)
+
+// peerPool holds at most one MoQ session per peer node, shared by every
+// remote broadcast pulled from it, closed ReleaseDelay after its last user.
+type peerPool struct {
+	n *Node
+
+	mu    sync.Mutex
+	links map[string]*peerLink // by node id
+}
+
+// peerLink is a MoQ session to another node.
+type peerLink struct {
+	pool  *peerPool
+	id    string
+	url   string
+	ready chan struct{} // closed once sess or err is set
+	sess  moqt.Session
+	err   error
+	refs  int
+	idle  *time.Timer
+}
+
+func newPeerPool(n *Node) *peerPool {
+	return &peerPool{n: n, links: make(map[string]*peerLink)}
+}
+
+// acquire returns a live link to the candidate's node, opening it if needed
+// (establish timeout per attempt, up to MaxRetryAttempts attempts
+// RetryDelay apart). The caller must release it.
+func (p *peerPool) acquire(ctx context.Context, c proto.Candidate) (*peerLink, error) {
+	for {
+		p.mu.Lock()
+		l := p.links[c.NodeID]
+		if l != nil && l.usable() {
+			l.refs++
+			if l.idle != nil {
+				l.idle.Stop()
+				l.idle = nil
+			}
+			p.mu.Unlock()
+			select {
+			case <-l.ready:
+			case <-ctx.Done():
+				p.release(l)
+				return nil, context.Cause(ctx)
+			}
+			if l.err != nil {
+				p.release(l)
+				return nil, l.err
+			}
+			return l, nil
+		}
+		if p.n.ctx.Err() != nil {
+			p.mu.Unlock()
+			return nil, errors.New("cluster node shutting down")
+		}
+		l = &peerLink{pool: p, id: c.NodeID, url: c.URL, ready: make(chan struct{})}
+		p.links[c.NodeID] = l
+		p.mu.Unlock()
+		p.n.spawn(func() { l.open() })
+	}
+}
+
+// usable reports whether the link is opening or open (pool lock held).
+func (l *peerLink) usable() bool {
+	select {
+	case <-l.ready:
+		if l.err != nil {
+			return false
+		}
+		select {
+		case <-l.sess.Done():
+			return false
+		default:
+			return true
+		}
+	default:
+		return true
+	}
+}
+
+// open dials the peer with retries and publishes the outcome.
+func (l *peerLink) open() {
+	n := l.pool.n
+	log := n.log.With(zap.String("peer", l.id), zap.String("url", l.url))
+	var err error
+	for attempt := 1; attempt <= n.opts.MaxRetryAttempts; attempt++ {
+		var sess moqt.Session
+		sess, err = l.dial()
+		if err == nil {
+			log.Info("peer link open", zap.Int("attempt", attempt), zap.String("version", sess.Version()))
+			l.sess = sess
+			close(l.ready)
+			n.spawn(func() { l.watch() })
+			return
+		}
+		log.Warn("peer link attempt failed", zap.Int("attempt", attempt), zap.Int("max_attempts", n.opts.MaxRetryAttempts), zap.Error(err))
+		if attempt < n.opts.MaxRetryAttempts {
+			select {
+			case <-n.ctx.Done():
+				attempt = n.opts.MaxRetryAttempts
+			case <-time.After(n.opts.RetryDelay):
+			}
+		}
+	}
+	l.err = fmt.Errorf("peer %s (%s) unreachable after %d attempts: %w", l.id, l.url, n.opts.MaxRetryAttempts, err)
+	close(l.ready)
+	l.pool.drop(l)
+}
+
+func (l *peerLink) dial() (moqt.Session, error) {
+	n := l.pool.n
+	ctx, cancel := context.WithTimeout(n.ctx, n.opts.EstablishTimeout)
+	defer cancel()
+	conn, str, _, _, err := n.dialer.dial(ctx, l.url, proto.PurposePeer)
+	if err != nil {
+		return nil, err
+	}
+	_ = str.Close()
+	str.CancelRead(proto.CodeNone)
+	sess, err := moqt.ConnectSession(ctx, peerConn{conn}, "", moqt.SessionConfig{
+		Track:  n.opts.Track,
+		HopID:  n.opts.HopID,
+		Logger: n.log.With(zap.String("peer", l.id)),
+	})
+	if err != nil {
+		_ = conn.CloseWithError(proto.CodeProtocolViolation, "moq handshake failed")
+		return nil, fmt.Errorf("moq handshake: %w", err)
+	}
+	return sess, nil
+}
+
+// watch removes the link from the pool when its session ends, and closes
+// the session when the node shuts down.
+func (l *peerLink) watch() {
+	select {
+	case <-l.sess.Done():
+		l.pool.n.log.Info("peer link closed", zap.String("peer", l.id), zap.NamedError("reason", l.sess.Err()))
+	case <-l.pool.n.ctx.Done():
+		l.sess.CloseWithError(0, "node shutting down")
+		<-l.sess.Done()
+	}
+	l.pool.drop(l)
+}
+
+// drop forgets l if it is still the pool's link to its node.
+func (p *peerPool) drop(l *peerLink) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.links[l.id] == l {
+		delete(p.links, l.id)
+	}
+}
+
+// release gives back a reference; the last one schedules the close.
+func (p *peerPool) release(l *peerLink) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	l.refs--
+	if l.refs > 0 {
+		return
+	}
+	l.idle = time.AfterFunc(p.n.opts.ReleaseDelay, func() {
+		p.mu.Lock()
+		if l.refs > 0 || p.links[l.id] != l {
+			p.mu.Unlock()
+			return
+		}
+		delete(p.links, l.id)
+		p.mu.Unlock()
+		<-l.ready
+		if l.sess != nil {
+			p.n.log.Info("peer link released: idle", zap.String("peer", l.id))
+			l.sess.CloseWithError(0, "idle")
+		}
+	})
+}
+
+// stopTimers cancels pending idle closes (node shutdown; the links' own
+// goroutines close their sessions).
+func (p *peerPool) stopTimers() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, l := range p.links {
+		if l.idle != nil {
+			l.idle.Stop()
+		}
+	}
+}
+
+// linkStatus is a peer link in GET /cluster.
+type linkStatus struct {
+	Node  string `json:"node"`
+	URL   string `json:"url"`
+	Users int    `json:"users"`
+	State string `json:"state"`
+}
+
+func (p *peerPool) status() []linkStatus {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]linkStatus, 0, len(p.links))
+	for _, l := range p.links {
+		state := "open"
+		select {
+		case <-l.ready:
+			if l.err != nil {
+				state = "failed"
+			}
+		default:
+			state = "opening"
+		}
+		out = append(out, linkStatus{Node: l.id, URL: l.url, Users: l.refs, State: state})
+	}
+	return out
+}

@@ -1,0 +1,216 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/moq-cluster/moq-relay/cluster/proto"
+	"github.com/moq-cluster/moq-relay/transport"
+)
+
+// rootServer is the directory side of a root node: it serves leaves'
+// control connections and is itself a member of its directory.
+type rootServer struct {
+	n   *Node
+	dir *Directory
+
+	mu        sync.Mutex
+	conns     map[string]*memberConn // by node id
+	selfEpoch uint64
+}
+
+// memberConn is one leaf's live control connection.
+type memberConn struct {
+	id    string
+	epoch uint64
+	conn  transport.Session
+}
+
+func newRootServer(n *Node) *rootServer {
+	r := &rootServer{
+		n: n,
+		dir: NewDirectory(DirectoryOptions{
+			HeartbeatInterval: n.opts.HeartbeatInterval,
+			SuspectThreshold:  n.opts.SuspectThreshold,
+			OfflineThreshold:  n.opts.OfflineThreshold,
+		}),
+		conns: make(map[string]*memberConn),
+	}
+	r.selfEpoch = r.dir.Join(n.opts.ID, n.opts.URL)
+	return r
+}
+
+// run drives liveness: the root's own heartbeat and the failure detector.
+// It ticks four times per interval so states change close to their
+// thresholds.
+func (r *rootServer) run() {
+	t := time.NewTicker(r.n.opts.HeartbeatInterval / 4)
+	defer t.Stop()
+	states := make(map[string]proto.State)
+	for {
+		select {
+		case <-r.n.ctx.Done():
+			return
+		case <-t.C:
+		}
+		r.dir.Heartbeat(r.n.opts.ID, r.selfEpoch, r.n.opts.Load())
+		for _, d := range r.dir.Tick() {
+			r.mu.Lock()
+			mc := r.conns[d.ID]
+			if mc != nil && mc.epoch == d.Epoch {
+				delete(r.conns, d.ID)
+			} else {
+				mc = nil
+			}
+			r.mu.Unlock()
+			if mc != nil {
+				_ = mc.conn.CloseWithError(proto.CodeOffline, fmt.Sprintf("missed %d heartbeats", r.n.opts.OfflineThreshold))
+			}
+		}
+		r.logTransitions(states)
+	}
+}
+
+// logTransitions logs members whose state changed since the last call.
+func (r *rootServer) logTransitions(last map[string]proto.State) {
+	for _, m := range r.dir.Members() {
+		if prev, ok := last[m.ID]; ok && prev == m.State {
+			continue
+		}
+		last[m.ID] = m.State
+		log := r.n.log.With(zap.String("member", m.ID), zap.String("url", m.URL), zap.Stringer("state", m.State))
+		if m.State == proto.StateHealthy {
+			log.Info("cluster member healthy")
+		} else {
+			log.Warn("cluster member "+m.State.String(), zap.Time("last_heard", m.LastHeard))
+		}
+	}
+}
+
+// announceSelf records the root's own local broadcasts.
+func (r *rootServer) announceSelf(path string, active bool) {
+	if active {
+		r.dir.Announce(r.n.opts.ID, r.selfEpoch, path)
+	} else {
+		r.dir.Unannounce(r.n.opts.ID, r.selfEpoch, path)
+	}
+}
+
+// serve runs one leaf's control connection until it ends.
+func (r *rootServer) serve(ctx context.Context, a *accepted, log *zap.Logger) {
+	id := a.hello.NodeID
+	if id == r.n.opts.ID {
+		_ = a.conn.CloseWithError(proto.CodeProtocolViolation, "node id "+id+" is the root's own")
+		log.Warn("cluster registration refused: node id clashes with the root's")
+		return
+	}
+	epoch := r.dir.Join(id, a.hello.URL)
+	mc := &memberConn{id: id, epoch: epoch, conn: a.conn}
+	r.mu.Lock()
+	old := r.conns[id]
+	r.conns[id] = mc
+	r.mu.Unlock()
+	if old != nil {
+		_ = old.conn.CloseWithError(proto.CodeReplaced, "node registered again on a newer connection")
+	}
+	defer func() {
+		r.mu.Lock()
+		if r.conns[id] == mc {
+			delete(r.conns, id)
+		}
+		r.mu.Unlock()
+		r.dir.Leave(id, epoch)
+	}()
+
+	snd := newSender(a.str, log)
+	snd.send(proto.Welcome{
+		NodeID:            r.n.opts.ID,
+		HeartbeatInterval: r.n.opts.HeartbeatInterval,
+		SuspectThreshold:  uint64(r.n.opts.SuspectThreshold),
+		OfflineThreshold:  uint64(r.n.opts.OfflineThreshold),
+	})
+	log.Info("cluster member registered", zap.String("url", a.hello.URL), zap.Uint64("epoch", epoch))
+
+	connCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := snd.run(connCtx); err != nil {
+			log.Debug("control stream write failed", zap.Error(err))
+			_ = a.conn.CloseWithError(proto.CodeNone, "write failed")
+		}
+	}()
+	watches := make(map[uint64]func())
+	defer func() {
+		for _, stop := range watches {
+			stop()
+		}
+		cancel()
+		wg.Wait()
+	}()
+
+	err := r.readLoop(a, snd, epoch, watches)
+	switch {
+	case errors.Is(err, io.EOF):
+		log.Info("cluster member left")
+	case err != nil && errors.Is(err, proto.ErrMalformed):
+		log.Warn("closing cluster connection: protocol violation", zap.Error(err))
+		_ = a.conn.CloseWithError(proto.CodeProtocolViolation, err.Error())
+	default:
+		log.Info("cluster member disconnected", zap.Error(err))
+	}
+}
+
+// readLoop handles a member's messages; it returns why the stream ended.
+func (r *rootServer) readLoop(a *accepted, snd *sender, epoch uint64, watches map[uint64]func()) error {
+	id := a.hello.NodeID
+	var ordered sync.Mutex
+	for {
+		m, err := proto.Read(a.r)
+		if err != nil {
+			return err
+		}
+		switch m := m.(type) {
+		case proto.Announce:
+			r.dir.Announce(id, epoch, m.Path)
+		case proto.Unannounce:
+			r.dir.Unannounce(id, epoch, m.Path)
+		case proto.Heartbeat:
+			r.dir.Heartbeat(id, epoch, m.Load)
+			snd.send(proto.HeartbeatAck{Seq: m.Seq})
+		case proto.Lookup:
+			// The watch starts before the lookup so no change is missed, and
+			// queueing is ordered so an Update never precedes an older Result.
+			ordered.Lock()
+			if m.Watch {
+				if _, dup := watches[m.RequestID]; dup {
+					ordered.Unlock()
+					return fmt.Errorf("%w: lookup request id %d reused", proto.ErrMalformed, m.RequestID)
+				}
+				reqID := m.RequestID
+				watches[reqID] = r.dir.Watch(m.Path, func(c []proto.Candidate) {
+					ordered.Lock()
+					defer ordered.Unlock()
+					snd.send(proto.Update{RequestID: reqID, Candidates: proto.FitCandidates(c)})
+				})
+			}
+			snd.send(proto.Result{RequestID: m.RequestID, Candidates: proto.FitCandidates(r.dir.Lookup(m.Path))})
+			ordered.Unlock()
+		case proto.Unwatch:
+			if stop, ok := watches[m.RequestID]; ok {
+				stop()
+				delete(watches, m.RequestID)
+			}
+		default:
+			return fmt.Errorf("%w: unexpected message type 0x%x from a leaf", proto.ErrMalformed, uint64(m.Type()))
+		}
+	}
+}
