@@ -9,123 +9,24 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
-
-	"github.com/moq-cluster/moq-relay/cluster"
+	"github.com/moq-cluster/moq-relay/cluster/clustertest"
 	"github.com/moq-cluster/moq-relay/moqt"
-	"github.com/moq-cluster/moq-relay/relay/relaytest"
 )
 
-// Test clusters heartbeat every 100 ms.
-const (
-	heartbeat    = 100 * time.Millisecond
-	suspectAfter = 3
-	offlineAfter = 6
+// node is an in-process cluster member.
+type node = clustertest.Node
+
+type nodeOptions = clustertest.Options
+
+const heartbeat = clustertest.Heartbeat
+
+func startNode(t testing.TB, o nodeOptions) *node { return clustertest.Start(t, o) }
+
+var (
+	waitFor     = clustertest.WaitFor
+	registered  = clustertest.Registered
+	inDirectory = clustertest.InDirectory
 )
-
-// node is one in-process cluster member: a relay on loopback and its
-// cluster node.
-type node struct {
-	*relaytest.Relay
-	Cluster *cluster.Node
-	stop    func()
-}
-
-type nodeOptions struct {
-	id           string
-	roots        []*node
-	rootURLs     []string
-	token        string
-	releaseDelay time.Duration
-}
-
-func startNode(t testing.TB, o nodeOptions) *node {
-	t.Helper()
-	logger := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
-	r := relaytest.Start(t, relaytest.Options{Logger: logger})
-	roots := o.rootURLs
-	for _, root := range o.roots {
-		roots = append(roots, root.NodeURL())
-	}
-	if o.releaseDelay == 0 {
-		o.releaseDelay = 200 * time.Millisecond
-	}
-	n := &node{Relay: r}
-	c, err := cluster.New(cluster.Options{
-		ID:                o.id,
-		URL:               fmt.Sprintf("http://127.0.0.1:%d", r.Listener.UDPAddr().Port),
-		Roots:             roots,
-		Token:             o.token,
-		Listener:          r.Listener,
-		Origin:            r.Server.Origin(),
-		HeartbeatInterval: heartbeat,
-		SuspectThreshold:  suspectAfter,
-		OfflineThreshold:  offlineAfter,
-		EstablishTimeout:  2 * time.Second,
-		ReleaseDelay:      o.releaseDelay,
-		MaxRetryAttempts:  2,
-		RetryDelay:        50 * time.Millisecond,
-		Logger:            logger.Named(o.id),
-	})
-	if err != nil {
-		t.Fatalf("cluster node %s: %v", o.id, err)
-	}
-	n.Cluster = c
-	var once sync.Once
-	n.stop = func() { once.Do(c.Close) }
-	t.Cleanup(n.stop)
-	return n
-}
-
-// NodeURL is the URL other nodes use for n.
-func (n *node) NodeURL() string {
-	return fmt.Sprintf("http://127.0.0.1:%d", n.Listener.UDPAddr().Port)
-}
-
-// waitFor polls cond until it holds.
-func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, within)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// registered waits until the root lists every leaf as healthy and every
-// leaf has a healthy link to the root.
-func registered(t testing.TB, root *node, leaves ...*node) {
-	t.Helper()
-	waitFor(t, 5*time.Second, "leaves registered", func() bool {
-		healthy := map[string]bool{}
-		for _, m := range root.Cluster.Status().Members {
-			healthy[m.ID] = m.State == "healthy"
-		}
-		for _, l := range leaves {
-			st := l.Cluster.Status()
-			if !healthy[st.ID] {
-				return false
-			}
-			for _, r := range st.Roots {
-				if !r.Healthy {
-					return false
-				}
-			}
-		}
-		return true
-	})
-}
-
-// inDirectory waits until the root's directory has size n.
-func inDirectory(t testing.TB, root *node, size int) {
-	t.Helper()
-	waitFor(t, 5*time.Second, fmt.Sprintf("directory size %d", size), func() bool {
-		return root.Cluster.Status().DirectorySize == size
-	})
-}
 
 // publisher is a client publishing one track on a node.
 type publisher struct {
@@ -209,9 +110,9 @@ func feed(p *publisher, first int, every time.Duration, stop <-chan struct{}) <-
 }
 
 func TestLeafToLeaf(t *testing.T) {
-	root := startNode(t, nodeOptions{id: "root"})
-	a := startNode(t, nodeOptions{id: "a", roots: []*node{root}})
-	b := startNode(t, nodeOptions{id: "b", roots: []*node{root}})
+	root := startNode(t, nodeOptions{ID: "root"})
+	a := startNode(t, nodeOptions{ID: "a", Roots: []*node{root}})
+	b := startNode(t, nodeOptions{ID: "b", Roots: []*node{root}})
 	registered(t, root, a, b)
 
 	pub := publish(t, a, "clock", "seconds")
@@ -288,8 +189,8 @@ func TestLeafToLeaf(t *testing.T) {
 }
 
 func TestRootAndLeafBothWays(t *testing.T) {
-	root := startNode(t, nodeOptions{id: "root"})
-	leaf := startNode(t, nodeOptions{id: "leaf", roots: []*node{root}})
+	root := startNode(t, nodeOptions{ID: "root"})
+	leaf := startNode(t, nodeOptions{ID: "leaf", Roots: []*node{root}})
 	registered(t, root, leaf)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -319,9 +220,9 @@ func TestRootAndLeafBothWays(t *testing.T) {
 }
 
 func TestPublisherLeavesThenTrackEnds(t *testing.T) {
-	root := startNode(t, nodeOptions{id: "root"})
-	a := startNode(t, nodeOptions{id: "a", roots: []*node{root}})
-	b := startNode(t, nodeOptions{id: "b", roots: []*node{root}})
+	root := startNode(t, nodeOptions{ID: "root"})
+	a := startNode(t, nodeOptions{ID: "a", Roots: []*node{root}})
+	b := startNode(t, nodeOptions{ID: "b", Roots: []*node{root}})
 	registered(t, root, a, b)
 	pub := publish(t, a, "clock", "seconds")
 	inDirectory(t, root, 1)
@@ -349,10 +250,10 @@ func TestPublisherLeavesThenTrackEnds(t *testing.T) {
 }
 
 func TestMoveKeepsSubscribers(t *testing.T) {
-	root := startNode(t, nodeOptions{id: "root"})
-	a := startNode(t, nodeOptions{id: "a", roots: []*node{root}})
-	b := startNode(t, nodeOptions{id: "b", roots: []*node{root}})
-	c := startNode(t, nodeOptions{id: "c", roots: []*node{root}})
+	root := startNode(t, nodeOptions{ID: "root"})
+	a := startNode(t, nodeOptions{ID: "a", Roots: []*node{root}})
+	b := startNode(t, nodeOptions{ID: "b", Roots: []*node{root}})
+	c := startNode(t, nodeOptions{ID: "c", Roots: []*node{root}})
 	registered(t, root, a, b, c)
 	onA := publish(t, a, "live", "video")
 	inDirectory(t, root, 1)

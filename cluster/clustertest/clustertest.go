@@ -1,0 +1,148 @@
+// Package clustertest starts in-process cluster nodes on loopback for tests:
+// each is a real relay (relaytest) with a cluster.Node on its listener,
+// heartbeating every 100 ms.
+package clustertest
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/moq-cluster/moq-relay/cluster"
+	"github.com/moq-cluster/moq-relay/relay/relaytest"
+)
+
+// Liveness settings of test clusters.
+const (
+	Heartbeat        = 100 * time.Millisecond
+	SuspectThreshold = 3
+	OfflineThreshold = 6
+)
+
+// Node is one in-process cluster member.
+type Node struct {
+	*relaytest.Relay
+	Cluster *cluster.Node
+	stop    func()
+}
+
+// Options choose a node's place in the cluster.
+type Options struct {
+	ID       string
+	Roots    []*Node  // roots to join (none: this node is a root)
+	RootURLs []string // more roots, by URL
+	Token    string
+	// ReleaseDelay defaults to 200 ms; EstablishTimeout to 2 s;
+	// MaxRetryAttempts to 2; RetryDelay to 50 ms.
+	ReleaseDelay     time.Duration
+	EstablishTimeout time.Duration
+	MaxRetryAttempts int
+	RetryDelay       time.Duration
+	Logger           *zap.Logger
+}
+
+// Start runs a node until the test ends (or Stop).
+func Start(t testing.TB, o Options) *Node {
+	t.Helper()
+	if o.Logger == nil {
+		o.Logger = zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
+	}
+	r := relaytest.Start(t, relaytest.Options{Logger: o.Logger})
+	roots := append([]string(nil), o.RootURLs...)
+	for _, root := range o.Roots {
+		roots = append(roots, root.NodeURL())
+	}
+	if o.ReleaseDelay == 0 {
+		o.ReleaseDelay = 200 * time.Millisecond
+	}
+	if o.EstablishTimeout == 0 {
+		o.EstablishTimeout = 2 * time.Second
+	}
+	if o.MaxRetryAttempts == 0 {
+		o.MaxRetryAttempts = 2
+	}
+	if o.RetryDelay == 0 {
+		o.RetryDelay = 50 * time.Millisecond
+	}
+	n := &Node{Relay: r}
+	c, err := cluster.New(cluster.Options{
+		ID:                o.ID,
+		URL:               n.NodeURL(),
+		Roots:             roots,
+		Token:             o.Token,
+		Listener:          r.Listener,
+		Origin:            r.Server.Origin(),
+		HeartbeatInterval: Heartbeat,
+		SuspectThreshold:  SuspectThreshold,
+		OfflineThreshold:  OfflineThreshold,
+		EstablishTimeout:  o.EstablishTimeout,
+		ReleaseDelay:      o.ReleaseDelay,
+		MaxRetryAttempts:  o.MaxRetryAttempts,
+		RetryDelay:        o.RetryDelay,
+		Logger:            o.Logger.Named(o.ID),
+	})
+	if err != nil {
+		t.Fatalf("cluster node %s: %v", o.ID, err)
+	}
+	n.Cluster = c
+	var once sync.Once
+	n.stop = func() { once.Do(c.Close) }
+	t.Cleanup(n.stop)
+	return n
+}
+
+// Stop leaves the cluster (the relay keeps running until the test ends).
+func (n *Node) Stop() { n.stop() }
+
+// NodeURL is the URL other nodes reach n at (http: certificate hash pinned).
+func (n *Node) NodeURL() string {
+	return fmt.Sprintf("http://127.0.0.1:%d", n.Listener.UDPAddr().Port)
+}
+
+// WaitFor polls cond every 10 ms until it holds, failing the test after within.
+func WaitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, within)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Registered waits until root lists every leaf as healthy and every leaf
+// has healthy links to all its roots.
+func Registered(t testing.TB, root *Node, leaves ...*Node) {
+	t.Helper()
+	WaitFor(t, 5*time.Second, "leaves registered", func() bool {
+		healthy := map[string]bool{}
+		for _, m := range root.Cluster.Status().Members {
+			healthy[m.ID] = m.State == "healthy"
+		}
+		for _, l := range leaves {
+			st := l.Cluster.Status()
+			if !healthy[st.ID] {
+				return false
+			}
+			for _, r := range st.Roots {
+				if !r.Healthy {
+					return false
+				}
+			}
+		}
+		return true
+	})
+}
+
+// InDirectory waits until root's directory holds size paths.
+func InDirectory(t testing.TB, root *Node, size int) {
+	t.Helper()
+	WaitFor(t, 5*time.Second, fmt.Sprintf("directory size %d", size), func() bool {
+		return root.Cluster.Status().DirectorySize == size
+	})
+}
