@@ -36,6 +36,9 @@ type Options struct {
 	Roots    []*Node  // roots to join (none: this node is a root)
 	RootURLs []string // more roots, by URL
 	Token    string
+	// URL overrides the advertised URL (default: NodeURL), e.g. to
+	// advertise an address where nothing answers.
+	URL string
 	// ReleaseDelay defaults to 200 ms; EstablishTimeout to 2 s;
 	// MaxRetryAttempts to 2; RetryDelay to 50 ms.
 	ReleaseDelay     time.Duration
@@ -69,9 +72,12 @@ func Start(t testing.TB, o Options) *Node {
 		o.RetryDelay = 50 * time.Millisecond
 	}
 	n := &Node{Relay: r}
+	if o.URL == "" {
+		o.URL = n.NodeURL()
+	}
 	c, err := cluster.New(cluster.Options{
 		ID:                o.ID,
-		URL:               n.NodeURL(),
+		URL:               o.URL,
 		Roots:             roots,
 		Token:             o.Token,
 		Listener:          r.Listener,
