@@ -56,6 +56,7 @@ func codeName(c uint32) string {
 type dialer struct {
 	hello            proto.Hello // NodeID, URL, Token of this node
 	handshakeTimeout time.Duration
+	idleTimeout      time.Duration // 0: transport default; keepalive at a third of it
 }
 
 // dial connects to the node at rawURL, sends Hello with purpose and waits for
@@ -66,7 +67,7 @@ func (d *dialer) dial(ctx context.Context, rawURL string, purpose proto.Purpose)
 	if err != nil {
 		return nil, nil, nil, none, fmt.Errorf("parse node url %q: %w", rawURL, err)
 	}
-	opts := transport.DialOptions{Protocols: []string{proto.ALPN}, HandshakeTimeout: d.handshakeTimeout}
+	opts := transport.DialOptions{Protocols: []string{proto.ALPN}, HandshakeTimeout: d.handshakeTimeout, IdleTimeout: d.idleTimeout}
 	if u.Scheme == "http" {
 		// Development: trust the certificate hash the node serves over
 		// plain HTTP on the same port, as browsers do with @moq/lite.

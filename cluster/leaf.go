@@ -23,9 +23,6 @@ const (
 	rootDisconnected rootLinkState = "disconnected"
 )
 
-// maxRetryBackoff caps the wait between attempts to reach a root.
-const maxRetryBackoff = 10 * time.Second
-
 // errRootLost fails lookups and watches on a root connection that ended.
 var errRootLost = errors.New("connection to the root lost")
 
@@ -52,11 +49,18 @@ type rootWatch struct {
 	lost   func()
 }
 
+// run keeps the link registered. A root that is down is retried at least
+// every heartbeat interval (starting at RetryDelay if that is shorter), and
+// each attempt is bounded by a few intervals, so a restarted root is
+// repopulated within about one heartbeat of coming back.
 func (l *rootLink) run() {
 	log := l.n.log.With(zap.String("root", l.url))
-	backoff := max(l.n.opts.RetryDelay, 10*time.Millisecond)
+	interval := l.n.opts.HeartbeatInterval
+	first := max(min(l.n.opts.RetryDelay, interval), 10*time.Millisecond)
+	attempt := min(l.n.opts.EstablishTimeout, max(2*interval, 250*time.Millisecond))
+	backoff := first
 	for l.n.ctx.Err() == nil {
-		ctx, cancel := context.WithTimeout(l.n.ctx, l.n.opts.EstablishTimeout)
+		ctx, cancel := context.WithTimeout(l.n.ctx, attempt)
 		conn, str, r, welcome, err := l.n.dialer.dial(ctx, l.url, proto.PurposeControl)
 		cancel()
 		if err != nil {
@@ -72,10 +76,10 @@ func (l *rootLink) run() {
 				return
 			case <-time.After(backoff):
 			}
-			backoff = min(2*backoff, maxRetryBackoff)
+			backoff = min(2*backoff, interval)
 			continue
 		}
-		backoff = max(l.n.opts.RetryDelay, 10*time.Millisecond)
+		backoff = first
 		log.Info("registered with cluster root", zap.String("root_id", welcome.NodeID))
 		err = l.serve(conn, str, r, welcome)
 		l.setDisconnected(err)

@@ -45,6 +45,9 @@ type Options struct {
 	ReleaseDelay      time.Duration // after the last local subscriber of a remote track leaves
 	MaxRetryAttempts  int
 	RetryDelay        time.Duration
+	// HealthCheckInterval is how often a peer link is checked: QUIC PINGs
+	// it at this interval and declares it dead after three silent ones.
+	HealthCheckInterval time.Duration
 
 	// Load reports this node's load for heartbeats (nil: zero load).
 	Load   func() proto.Load
@@ -53,9 +56,10 @@ type Options struct {
 
 // Node is this process's membership in a cluster.
 type Node struct {
-	opts   Options
-	log    *zap.Logger
-	dialer *dialer
+	opts       Options
+	log        *zap.Logger
+	dialer     *dialer // control connections to roots
+	peerDialer *dialer // peer links (health-checked)
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -102,9 +106,11 @@ func New(opts Options) (*Node, error) {
 		opts.Logger = zap.NewNop()
 	}
 	n := &Node{
-		opts:    opts,
-		log:     opts.Logger.With(zap.String("node", opts.ID)),
-		dialer:  &dialer{hello: proto.Hello{NodeID: opts.ID, URL: opts.URL, Token: opts.Token}, handshakeTimeout: opts.EstablishTimeout},
+		opts:   opts,
+		log:    opts.Logger.With(zap.String("node", opts.ID)),
+		dialer: &dialer{hello: proto.Hello{NodeID: opts.ID, URL: opts.URL, Token: opts.Token}, handshakeTimeout: opts.EstablishTimeout},
+		peerDialer: &dialer{hello: proto.Hello{NodeID: opts.ID, URL: opts.URL, Token: opts.Token}, handshakeTimeout: opts.EstablishTimeout,
+			idleTimeout: 3 * opts.HealthCheckInterval},
 		local:   make(map[string]bool),
 		remotes: make(map[string]*remote),
 		served:  make(map[transport.Session]struct{}),

@@ -126,7 +126,7 @@ func (l *peerLink) dial() (moqt.Session, error) {
 	n := l.pool.n
 	ctx, cancel := context.WithTimeout(n.ctx, n.opts.EstablishTimeout)
 	defer cancel()
-	conn, str, _, _, err := n.dialer.dial(ctx, l.url, proto.PurposePeer)
+	conn, str, _, _, err := n.peerDialer.dial(ctx, l.url, proto.PurposePeer)
 	if err != nil {
 		return nil, err
 	}
