@@ -37,8 +37,11 @@ lint:
 fuzz-smoke:
 	./.ci/fuzz.sh $(FUZZTIME)
 
+# Fan-out through the relay beside raw quic-go, then the cluster directory
+# and root lookups (in-memory and over the control protocol).
 bench: build
 	$(GO) run ./cmd/moq-bench
+	$(GO) test -run '^$$' -bench 'Lookup|Announce' -benchtime 2s ./cluster/
 
 # Browser bundles for the interop tests (npm ci only when the lock changed).
 web: $(WEB)/dist/.built
