@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -99,6 +100,8 @@ func New(opts Options) (*Node, error) {
 	if opts.MaxRetryAttempts <= 0 {
 		opts.MaxRetryAttempts = 1
 	}
+	// A node listed among its own roots is a root (one config for all roots).
+	opts.Roots = slices.DeleteFunc(slices.Clone(opts.Roots), func(u string) bool { return u == opts.URL })
 	if opts.Load == nil {
 		opts.Load = func() proto.Load { return proto.Load{} }
 	}
