@@ -73,9 +73,10 @@ func TestUnreachablePeer(t *testing.T) {
 	ghost := startNode(t, nodeOptions{ID: "ghost", Roots: []*node{root},
 		URL: fmt.Sprintf("https://127.0.0.1:%d", silent.LocalAddr().(*net.UDPAddr).Port)})
 	bLog, bLogs := observed()
-	const establish, attempts, retryDelay = 300 * time.Millisecond, 3, 100 * time.Millisecond
+	const establish, retries, retryDelay = 300 * time.Millisecond, 2, 100 * time.Millisecond
+	const attempts = 1 + retries
 	b := startNode(t, nodeOptions{ID: "b", Roots: []*node{root}, Logger: bLog,
-		EstablishTimeout: establish, MaxRetryAttempts: attempts, RetryDelay: retryDelay})
+		EstablishTimeout: establish, MaxRetryAttempts: retries, RetryDelay: retryDelay})
 	registered(t, root, ghost, b)
 	publish(t, ghost, "lost", "t")
 	inDirectory(t, root, 1)

@@ -44,7 +44,7 @@ type Options struct {
 	OfflineThreshold  int
 	EstablishTimeout  time.Duration // per attempt to open a peer link or reach a root
 	ReleaseDelay      time.Duration // after the last local subscriber of a remote track leaves
-	MaxRetryAttempts  int
+	MaxRetryAttempts  int // retries after a failed attempt to open a peer link
 	RetryDelay        time.Duration
 	// HealthCheckInterval is how often a peer link is checked: QUIC PINGs
 	// it at this interval and declares it dead after three silent ones.
@@ -97,9 +97,7 @@ func New(opts Options) (*Node, error) {
 	if opts.EstablishTimeout <= 0 {
 		opts.EstablishTimeout = 5 * time.Second
 	}
-	if opts.MaxRetryAttempts <= 0 {
-		opts.MaxRetryAttempts = 1
-	}
+	opts.MaxRetryAttempts = max(opts.MaxRetryAttempts, 0)
 	// A node listed among its own roots is a root (one config for all roots).
 	opts.Roots = slices.DeleteFunc(slices.Clone(opts.Roots), func(u string) bool { return u == opts.URL })
 	if opts.Load == nil {

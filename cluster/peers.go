@@ -39,8 +39,8 @@ func newPeerPool(n *Node) *peerPool {
 }
 
 // acquire returns a live link to the candidate's node, opening it if needed
-// (establish timeout per attempt, up to MaxRetryAttempts attempts
-// RetryDelay apart). The caller must release it.
+// (establish timeout per attempt, 1 + MaxRetryAttempts attempts RetryDelay
+// apart). The caller must release it.
 func (p *peerPool) acquire(ctx context.Context, c proto.Candidate) (*peerLink, error) {
 	for {
 		p.mu.Lock()
@@ -98,7 +98,8 @@ func (l *peerLink) open() {
 	n := l.pool.n
 	log := n.log.With(zap.String("peer", l.id), zap.String("url", l.url))
 	var err error
-	for attempt := 1; attempt <= n.opts.MaxRetryAttempts; attempt++ {
+	attempts := 1 + n.opts.MaxRetryAttempts
+	for attempt := 1; attempt <= attempts; attempt++ {
 		var sess moqt.Session
 		sess, err = l.dial()
 		if err == nil {
@@ -108,16 +109,16 @@ func (l *peerLink) open() {
 			n.spawn(func() { l.watch() })
 			return
 		}
-		log.Warn("peer link attempt failed", zap.Int("attempt", attempt), zap.Int("max_attempts", n.opts.MaxRetryAttempts), zap.Error(err))
-		if attempt < n.opts.MaxRetryAttempts {
+		log.Warn("peer link attempt failed", zap.Int("attempt", attempt), zap.Int("attempts", attempts), zap.Error(err))
+		if attempt < attempts {
 			select {
 			case <-n.ctx.Done():
-				attempt = n.opts.MaxRetryAttempts
+				attempt = attempts
 			case <-time.After(n.opts.RetryDelay):
 			}
 		}
 	}
-	l.err = fmt.Errorf("peer %s (%s) unreachable after %d attempts: %w", l.id, l.url, n.opts.MaxRetryAttempts, err)
+	l.err = fmt.Errorf("peer %s (%s) unreachable after %d attempts: %w", l.id, l.url, attempts, err)
 	close(l.ready)
 	l.pool.drop(l)
 }
