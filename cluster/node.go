@@ -44,7 +44,7 @@ type Options struct {
 	OfflineThreshold  int
 	EstablishTimeout  time.Duration // per attempt to open a peer link or reach a root
 	ReleaseDelay      time.Duration // after the last local subscriber of a remote track leaves
-	MaxRetryAttempts  int // retries after a failed attempt to open a peer link
+	MaxRetryAttempts  int           // retries after a failed attempt to open a peer link
 	RetryDelay        time.Duration
 	// HealthCheckInterval is how often a peer link is checked: QUIC PINGs
 	// it at this interval and declares it dead after three silent ones.
