@@ -141,6 +141,9 @@ func New(opts Options) (*Node, error) {
 		role = "root"
 	}
 	n.log.Info("cluster node started", zap.String("role", role), zap.String("url", opts.URL), zap.Strings("roots", opts.Roots))
+	if opts.Token == "" {
+		n.log.Warn("no cluster token: any node that reaches this port may join the cluster or pull its broadcasts; set --cluster-token")
+	}
 	return n, nil
 }
 
