@@ -181,9 +181,7 @@ func (d *Directory) Announce(id string, epoch uint64, path string) bool {
 	d.lastSeq++
 	e.publishers = append(e.publishers, publication{member: m, seq: d.lastSeq})
 	m.paths[path] = e
-	if m.state == proto.StateHealthy {
-		d.changed(e)
-	}
+	d.changed(e) // current returned a live (healthy or suspect) member
 	return true
 }
 
@@ -211,17 +209,30 @@ func (d *Directory) Lookup(path string) []proto.Candidate {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	if e := d.paths[path]; e != nil {
-		return e.candidates()
+		return e.candidates(false)
 	}
 	return nil
 }
 
-// Watch calls fn with the new candidate list (same rules as Lookup; empty
-// when the broadcast ended everywhere) whenever the answer for path changes:
-// a healthy node announces or unannounces it, or a publisher becomes suspect,
-// healthy again, or offline. Load reported by heartbeats alone does not
-// notify; it is fresh in each list and in Lookup. fn is not called for the
-// initial state: call Watch, then Lookup, and every change after that
+// Watched is the answer a watch sees: Lookup's healthy candidates, then the
+// suspect publishers (State suspect). A watcher already pulling from a node
+// that turns suspect keeps it until it goes offline; it only never picks a
+// suspect node anew.
+func (d *Directory) Watched(path string) []proto.Candidate {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if e := d.paths[path]; e != nil {
+		return e.candidates(true)
+	}
+	return nil
+}
+
+// Watch calls fn with the new candidate list (as Watched: healthy, then
+// suspect; empty when the broadcast ended everywhere) whenever the answer
+// for path changes: a live node announces or unannounces it, or a publisher
+// becomes suspect, healthy again, or offline. Load reported by heartbeats
+// alone does not notify; it is fresh in each list. fn is not called for the
+// initial state: call Watch, then Watched, and every change after that
 // answer is notified.
 //
 // Calls for one watch are serialized and arrive in the order of the changes.
@@ -361,7 +372,7 @@ func (d *Directory) unpublish(path string, e *pathEntry, m *member) {
 	if len(e.publishers) == 0 {
 		d.announced--
 	}
-	if m.state == proto.StateHealthy {
+	if m.state != proto.StateOffline {
 		d.changed(e)
 	}
 	d.dropIfUnused(path, e)
@@ -379,7 +390,7 @@ func (d *Directory) changed(e *pathEntry) {
 	if len(e.watches) == 0 {
 		return
 	}
-	list := e.candidates()
+	list := e.candidates(true)
 	for i, w := range e.watches {
 		if i > 0 {
 			list = slices.Clone(list) // each watcher owns its slice
@@ -432,19 +443,25 @@ func (d *Directory) drain() {
 	}
 }
 
-// candidates is Lookup's answer for e. Caller holds mu.
-func (e *pathEntry) candidates() []proto.Candidate {
+// candidates is e's healthy publishers, best first, then (withSuspect) its
+// suspect ones. Caller holds mu.
+func (e *pathEntry) candidates(withSuspect bool) []proto.Candidate {
 	var buf [4]publication
 	live := buf[:0]
 	for _, p := range e.publishers {
-		if p.member.state == proto.StateHealthy {
+		if p.member.state == proto.StateHealthy || (withSuspect && p.member.state == proto.StateSuspect) {
 			live = append(live, p)
 		}
 	}
 	if len(live) == 0 {
 		return nil
 	}
-	slices.SortFunc(live, comparePublications)
+	slices.SortFunc(live, func(a, b publication) int {
+		if a.member.state != b.member.state {
+			return cmp.Compare(a.member.state, b.member.state) // healthy (1) before suspect (2)
+		}
+		return comparePublications(a, b)
+	})
 	list := make([]proto.Candidate, len(live))
 	for i, p := range live {
 		list[i] = proto.Candidate{NodeID: p.member.id, URL: p.member.url, State: p.member.state, Load: p.member.load}

@@ -308,6 +308,11 @@ func TestSuspectAtThreshold(t *testing.T) {
 		t.Fatalf("a is %v at %d intervals, want suspect", s, testSuspect)
 	}
 	h.wantLookup("p", "b")
+	// Watchers still see it, last and marked, so a pull in progress stays.
+	if w := h.d.Watched("p"); len(w) != 2 || w[0].NodeID != "b" || w[0].State != proto.StateHealthy ||
+		w[1].NodeID != "a" || w[1].State != proto.StateSuspect {
+		t.Fatalf("Watched = %+v, want b healthy then a suspect", w)
+	}
 	if n := h.d.Size(); n != 1 {
 		t.Fatalf("Size = %d: a suspect member keeps its entries", n)
 	}
@@ -473,10 +478,10 @@ func TestWatch(t *testing.T) {
 			want:   [][]string{{}},
 		},
 		{
-			name:   "suspect",
+			name:   "suspect: listed last",
 			setup:  func(h *harness) { h.join("a", "b"); h.announce("a", "p"); h.announce("b", "p") },
 			change: func(h *harness) { h.elapse(testSuspect, "b") },
-			want:   [][]string{{"b"}},
+			want:   [][]string{{"b", "a"}},
 		},
 		{
 			name: "recovered",
@@ -490,10 +495,10 @@ func TestWatch(t *testing.T) {
 			want:   [][]string{{"b", "a"}},
 		},
 		{
-			name:   "offline by tick: told once, when suspect",
+			name:   "offline by tick: told when suspect, then when offline",
 			setup:  func(h *harness) { h.join("a", "b"); h.announce("a", "p"); h.announce("b", "p") },
 			change: func(h *harness) { h.elapse(testOffline, "b") },
-			want:   [][]string{{"b"}},
+			want:   [][]string{{"b", "a"}, {"b"}},
 		},
 		{
 			name:   "healthy straight to offline",
@@ -544,13 +549,13 @@ func TestWatch(t *testing.T) {
 			want:   none,
 		},
 		{
-			name:   "unchanged: suspect member announces and unannounces",
+			name:   "suspect member announces and unannounces",
 			setup:  func(h *harness) { h.join("a", "b"); h.announce("b", "p"); h.elapse(testSuspect, "b") },
 			change: func(h *harness) { h.announce("a", "p"); h.unannounce("a", "p") },
-			want:   none,
+			want:   [][]string{{"b", "a"}, {"b"}},
 		},
 		{
-			name: "unchanged: suspect member goes offline",
+			name: "suspect member goes offline",
 			setup: func(h *harness) {
 				h.join("a", "b")
 				h.announce("a", "p")
@@ -558,7 +563,7 @@ func TestWatch(t *testing.T) {
 				h.elapse(testSuspect, "b")
 			},
 			change: func(h *harness) { h.elapse(testOffline-testSuspect, "b") },
-			want:   none,
+			want:   [][]string{{"b"}},
 		},
 		{
 			name:   "unchanged: old-epoch operations",
@@ -578,8 +583,8 @@ func TestWatch(t *testing.T) {
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Fatalf("watch calls %v, want %v", got, tt.want)
 			}
-			if len(got) > 0 && !slices.Equal(got[len(got)-1], h.lookupIDs("p")) {
-				t.Fatalf("last call %v, Lookup %v", got[len(got)-1], h.lookupIDs("p"))
+			if watched := nodeIDs(h.d.Watched("p")); len(got) > 0 && !slices.Equal(got[len(got)-1], watched) {
+				t.Fatalf("last call %v, Watched %v", got[len(got)-1], watched)
 			}
 		})
 	}
@@ -715,15 +720,15 @@ func TestWatchOrderUnderConcurrency(t *testing.T) {
 				t.Errorf("%s: call %d repeats %v", w.path, i, nodeIDs(calls[i]))
 			}
 		}
-		final := h.d.Lookup(w.path)
+		final := h.d.Watched(w.path)
 		if len(calls) == 0 {
 			if final != nil {
-				t.Errorf("%s: never called, yet Lookup = %v", w.path, nodeIDs(final))
+				t.Errorf("%s: never called, yet Watched = %v", w.path, nodeIDs(final))
 			}
 			continue
 		}
 		if last := calls[len(calls)-1]; !reflect.DeepEqual(last, final) {
-			t.Errorf("%s: last call %v, Lookup %v", w.path, nodeIDs(last), nodeIDs(final))
+			t.Errorf("%s: last call %v, Watched %v", w.path, nodeIDs(last), nodeIDs(final))
 		}
 	}
 }

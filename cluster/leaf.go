@@ -122,7 +122,10 @@ func (l *rootLink) serve(conn transport.Session, str transport.Stream, r *wire.R
 	}()
 	go func() {
 		defer wg.Done()
-		l.heartbeat(ctx, snd)
+		if err := l.heartbeat(ctx, snd); err != nil {
+			// Unblocks the read below; the loop then reconnects.
+			_ = conn.CloseWithError(proto.CodeNone, err.Error())
+		}
 	}()
 	stop := context.AfterFunc(ctx, func() { str.CancelRead(proto.CodeShutdown) })
 	defer stop()
@@ -165,15 +168,28 @@ func (l *rootLink) serve(conn transport.Session, str transport.Stream, r *wire.R
 	}
 }
 
-func (l *rootLink) heartbeat(ctx context.Context, snd *sender) {
-	t := time.NewTicker(l.n.opts.HeartbeatInterval)
+// heartbeat sends one heartbeat per interval. It gives up on a root that
+// has acknowledged none for offline_threshold intervals: a root that died
+// without closing the connection (killed, or restarted and so without our
+// connection's state) would otherwise hold the link until the QUIC idle
+// timeout.
+func (l *rootLink) heartbeat(ctx context.Context, snd *sender) error {
+	interval := l.n.opts.HeartbeatInterval
+	silence := time.Duration(l.n.opts.OfflineThreshold) * interval
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	var seq uint64
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-t.C:
+		}
+		l.mu.Lock()
+		since := time.Since(l.lastAck)
+		l.mu.Unlock()
+		if since >= silence {
+			return fmt.Errorf("root silent for %v", since.Round(time.Millisecond))
 		}
 		seq++
 		snd.send(proto.Heartbeat{Seq: seq, Load: l.n.opts.Load()})
@@ -261,13 +277,11 @@ func (l *rootLink) lookup(ctx context.Context, path string, w *rootWatch) ([]pro
 // failure. On a root, the directory answers directly.
 func (n *Node) lookup(ctx context.Context, path string, w *rootWatch) ([]proto.Candidate, func(), error) {
 	if n.root != nil {
-		var stop func()
-		if w != nil {
-			stop = n.root.dir.Watch(path, w.update)
-		} else {
-			stop = func() {}
+		if w == nil {
+			return n.root.dir.Lookup(path), func() {}, nil
 		}
-		return n.root.dir.Lookup(path), stop, nil
+		stop := n.root.dir.Watch(path, w.update)
+		return n.root.dir.Watched(path), stop, nil
 	}
 	var errs []error
 	for _, l := range n.links {

@@ -119,6 +119,9 @@ func (r *remote) fail(err error) {
 func (r *remote) watchCallbacks() *rootWatch {
 	return &rootWatch{
 		update: func(c []proto.Candidate) {
+			if c == nil {
+				c = []proto.Candidate{} // "ended" must not read as "no update"
+			}
 			r.mu.Lock()
 			r.candidates = c
 			r.mu.Unlock()
@@ -159,8 +162,9 @@ func (r *remote) others(c []proto.Candidate) []proto.Candidate {
 	return slices.DeleteFunc(slices.Clone(c), func(c proto.Candidate) bool { return c.NodeID == r.n.opts.ID })
 }
 
-// switchTo makes the best candidate the source unless the current source is
-// still among them. No candidates (or none reachable) is an error.
+// switchTo makes the best healthy candidate the source unless the current
+// source is still listed (a suspect source is kept: only offline or
+// unannounced ends it). No candidates (or none reachable) is an error.
 func (r *remote) switchTo(cands []proto.Candidate) error {
 	cands = r.others(cands)
 	r.mu.Lock()
@@ -169,6 +173,7 @@ func (r *remote) switchTo(cands []proto.Candidate) error {
 	if cur != nil && slices.ContainsFunc(cands, func(c proto.Candidate) bool { return c.NodeID == cur.id }) {
 		return nil
 	}
+	cands = slices.DeleteFunc(cands, func(c proto.Candidate) bool { return c.State != proto.StateHealthy })
 	if len(cands) == 0 {
 		return fmt.Errorf("broadcast %q: %w", r.path, moqt.ErrNotFound)
 	}

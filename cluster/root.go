@@ -202,7 +202,11 @@ func (r *rootServer) readLoop(a *accepted, snd *sender, epoch uint64, watches ma
 					snd.send(proto.Update{RequestID: reqID, Candidates: proto.FitCandidates(c)})
 				})
 			}
-			snd.send(proto.Result{RequestID: m.RequestID, Candidates: proto.FitCandidates(r.dir.Lookup(m.Path))})
+			answer := r.dir.Lookup
+			if m.Watch {
+				answer = r.dir.Watched // the watch's baseline: suspects included, last
+			}
+			snd.send(proto.Result{RequestID: m.RequestID, Candidates: proto.FitCandidates(answer(m.Path))})
 			ordered.Unlock()
 		case proto.Unwatch:
 			if stop, ok := watches[m.RequestID]; ok {
