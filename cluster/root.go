@@ -42,7 +42,9 @@ func newRootServer(n *Node) *rootServer {
 		}),
 		conns: make(map[string]*memberConn),
 	}
-	r.selfEpoch = r.dir.Join(n.opts.ID, n.opts.URL)
+	if n.opts.URL != "" {
+		r.selfEpoch = r.dir.Join(n.opts.ID, n.opts.URL)
+	}
 	return r
 }
 
@@ -59,7 +61,9 @@ func (r *rootServer) run() {
 			return
 		case <-t.C:
 		}
-		r.dir.Heartbeat(r.n.opts.ID, r.selfEpoch, r.n.opts.Load())
+		if r.selfEpoch != 0 {
+			r.dir.Heartbeat(r.n.opts.ID, r.selfEpoch, r.n.opts.Load())
+		}
 		for _, d := range r.dir.Tick() {
 			r.mu.Lock()
 			mc := r.conns[d.ID]
@@ -93,8 +97,12 @@ func (r *rootServer) logTransitions(last map[string]proto.State) {
 	}
 }
 
-// announceSelf records the root's own local broadcasts.
+// announceSelf records the root's own local broadcasts. A root without an
+// advertised URL cannot be pulled from, so it lists none.
 func (r *rootServer) announceSelf(path string, active bool) {
+	if r.selfEpoch == 0 {
+		return
+	}
 	if active {
 		r.dir.Announce(r.n.opts.ID, r.selfEpoch, path)
 	} else {
@@ -109,6 +117,9 @@ func (r *rootServer) serve(ctx context.Context, a *accepted, log *zap.Logger) {
 		_ = a.conn.CloseWithError(proto.CodeProtocolViolation, "node id "+id+" is the root's own")
 		log.Warn("cluster registration refused: node id clashes with the root's")
 		return
+	}
+	if r.selfEpoch == 0 {
+		log.Warn("leaf registered with a root that has no --cluster-node: broadcasts published on the root cannot be pulled by leaves")
 	}
 	epoch := r.dir.Join(id, a.hello.URL)
 	mc := &memberConn{id: id, epoch: epoch, conn: a.conn}

@@ -43,3 +43,22 @@ func TestDefaultsValidWithCertificate(t *testing.T) {
 		t.Fatal("Default must return a fresh value each time")
 	}
 }
+
+// The demo cluster's configurations (make run) load and validate.
+func TestClusterExamplesValid(t *testing.T) {
+	for _, name := range []string{"root", "leaf-a", "leaf-b"} {
+		cfg, warnings, err := Resolve("../examples/cluster/"+name+".toml", nil, nil)
+		if err != nil {
+			t.Fatalf("%s.toml: %v", name, err)
+		}
+		if len(warnings) > 0 {
+			t.Errorf("%s.toml: warnings %v", name, warnings)
+		}
+		if got, want := len(cfg.Cluster.Roots()) > 0, name != "root"; got != want {
+			t.Errorf("%s.toml: leaf = %v, want %v", name, got, want)
+		}
+		if cfg.Cluster.NodeURL() == "" || cfg.Cluster.TokenFile == "" {
+			t.Errorf("%s.toml: node URL %q, token file %q", name, cfg.Cluster.NodeURL(), cfg.Cluster.TokenFile)
+		}
+	}
+}

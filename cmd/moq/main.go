@@ -178,7 +178,10 @@ func publishLines(ctx context.Context, r io.Reader, track *moqt.TrackWriter, per
 }
 
 func newSubCmd(f *clientFlags) *cobra.Command {
-	var count int
+	var (
+		count  int
+		noWait bool
+	)
 	cmd := &cobra.Command{
 		Use:   "sub URL BROADCAST TRACK",
 		Short: "Print a track, one frame per line",
@@ -189,8 +192,10 @@ func newSubCmd(f *clientFlags) *cobra.Command {
 				return err
 			}
 			defer closeSession(sess)
-			if err := waitForBroadcast(cmd.Context(), sess, args[1]); err != nil {
-				return err
+			if !noWait {
+				if err := waitForBroadcast(cmd.Context(), sess, args[1]); err != nil {
+					return err
+				}
 			}
 			reader, err := sess.Consume(args[1]).Subscribe(args[2], moqt.ReaderOptions{})
 			if err != nil {
@@ -203,6 +208,7 @@ func newSubCmd(f *clientFlags) *cobra.Command {
 		},
 	}
 	cmd.Flags().IntVar(&count, "count", 0, "exit after this many frames (0: until the track ends)")
+	cmd.Flags().BoolVar(&noWait, "no-wait", false, "subscribe by name at once instead of waiting for the broadcast to be announced (a cluster leaf does not announce broadcasts published on other nodes)")
 	return cmd
 }
 

@@ -4,6 +4,7 @@
 //
 //	clock --mode pub  --url moqt://127.0.0.1:4443/ --fingerprint HEX
 //	clock --mode sub  --url http://127.0.0.1:4443/ --count 5
+//	clock --mode sub  --url http://127.0.0.1:4445/ --no-wait   (a cluster leaf)
 //	clock                                     (both: publish and print it back)
 //
 // Frames go to stdout, one per line; logs go to stderr. SIGINT/SIGTERM end it
@@ -43,6 +44,7 @@ type config struct {
 	fingerprints []string
 	quic         bool
 	count        int
+	noWait       bool
 	logLevel     string
 }
 
@@ -67,6 +69,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringSliceVar(&c.fingerprints, "fingerprint", nil, "pin the relay certificate by its SHA-256 (hex), repeatable")
 	fs.BoolVar(&c.quic, "quic", false, "use raw QUIC for https:// URLs")
 	fs.IntVar(&c.count, "count", 0, "sub: exit after this many frames (0: forever)")
+	fs.BoolVar(&c.noWait, "no-wait", false, "sub: subscribe by name at once, retrying until the track is served, instead of waiting for an announcement (a cluster leaf does not announce broadcasts published on other nodes)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: clock [flags]\n\nPublishes the time to a MoQ relay and/or prints it back.\n\n%s", fs.FlagUsages())
@@ -316,6 +319,9 @@ func (c *config) subscribe(ctx context.Context, opts moqt.ConnectOptions, stdout
 		return err
 	}
 	defer closeSession(sess)
+	if c.noWait {
+		return c.subscribeNoWait(ctx, sess, stdout, log)
+	}
 
 	path := moqt.CleanPath(c.broadcast)
 	watchCtx, stopWatch := context.WithCancel(ctx)
@@ -410,6 +416,40 @@ func (c *config) subscribe(ctx context.Context, opts moqt.ConnectOptions, stdout
 		t.Stop()
 	}
 }
+
+// subscribeNoWait is subscribe without announcements (--no-wait): it
+// subscribes by name at once and again, after retryDelay, whenever the track
+// ends or is not found (yet). A cluster leaf serves a broadcast published on
+// another node this way, though it never announces it.
+func (c *config) subscribeNoWait(ctx context.Context, sess moqt.Session, stdout io.Writer, log *zap.Logger) error {
+	out := bufio.NewWriter(stdout)
+	printed := 0
+	for {
+		_, done, err := c.readTrack(ctx, sess, out, &printed, log)
+		if done || ctx.Err() != nil {
+			return nil
+		}
+		if errors.Is(err, errStdout) {
+			return err
+		}
+		select {
+		case <-sess.Done():
+			return fmt.Errorf("session ended: %w", sess.Err())
+		default:
+		}
+		log.Info("track ended or not available; subscribing again", zap.Error(err), zap.Duration("in", retryDelay))
+		t := time.NewTimer(retryDelay)
+		select {
+		case <-ctx.Done():
+		case <-sess.Done():
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// retryDelay is the pause before subscribing again after a track ended.
+const retryDelay = 500 * time.Millisecond
 
 var (
 	errStdout      = errors.New("write stdout")
