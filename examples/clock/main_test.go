@@ -12,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/moq-cluster/moq-relay/moqt"
+	"github.com/moq-cluster/moq-relay/cluster/clustertest"
 	"github.com/moq-cluster/moq-relay/relay/relaytest"
 )
 
@@ -315,5 +316,46 @@ func TestBadFlags(t *testing.T) {
 	var stderr syncBuffer
 	if code := run(context.Background(), []string{"--help"}, &syncBuffer{}, &stderr); code != 0 || !strings.Contains(stderr.String(), "--fingerprint") {
 		t.Errorf("--help: exit %d, output:\n%s", code, stderr.String())
+	}
+}
+
+// TestNoWaitOnClusterLeaf: a --no-wait subscriber on leaf B, started before
+// anything publishes, gets the clock published later on leaf A (leaf B never
+// announces it).
+func TestNoWaitOnClusterLeaf(t *testing.T) {
+	root := clustertest.Start(t, clustertest.Options{ID: "root"})
+	a := clustertest.Start(t, clustertest.Options{ID: "a", Roots: []*clustertest.Node{root}})
+	b := clustertest.Start(t, clustertest.Options{ID: "b", Roots: []*clustertest.Node{root}})
+	clustertest.Registered(t, root, a, b)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var subOut, subErr syncBuffer
+	subDone := make(chan int, 1)
+	go func() {
+		subDone <- run(ctx, []string{"--mode", "sub", "--no-wait", "--count", "3",
+			"--url", b.QUICURL(""), "--fingerprint", b.Cert.FingerprintHex()}, &subOut, &subErr)
+	}()
+	time.Sleep(600 * time.Millisecond) // at least one "not found" and retry
+	pctx, pcancel := context.WithCancel(ctx)
+	defer pcancel()
+	pubDone := make(chan int, 1)
+	go func() {
+		pubDone <- run(pctx, []string{"--mode", "pub", "--interval", "100ms",
+			"--url", a.QUICURL(""), "--fingerprint", a.Cert.FingerprintHex()}, &syncBuffer{}, &syncBuffer{})
+	}()
+	select {
+	case code := <-subDone:
+		if code != 0 {
+			t.Fatalf("sub exited %d; stderr:\n%s", code, subErr.String())
+		}
+	case <-ctx.Done():
+		t.Fatalf("no frames on leaf B; stdout %q, stderr:\n%s", subOut.String(), subErr.String())
+	}
+	pcancel()
+	<-pubDone
+	checkTimes(t, subOut.String(), 3)
+	if !strings.Contains(subErr.String(), "subscribing again") {
+		t.Errorf("sub never retried (it should have started before the publisher); stderr:\n%s", subErr.String())
 	}
 }
