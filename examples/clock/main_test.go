@@ -11,8 +11,8 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/moq-cluster/moq-relay/moqt"
 	"github.com/moq-cluster/moq-relay/cluster/clustertest"
+	"github.com/moq-cluster/moq-relay/moqt"
 	"github.com/moq-cluster/moq-relay/relay/relaytest"
 )
 
