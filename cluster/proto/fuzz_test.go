@@ -3,17 +3,14 @@ package proto
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"reflect"
 	"runtime"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/moq-cluster/moq-relay/moqt/wire"
+	"github.com/moq-cluster/moq-relay/moqt/wire/fuzzseed"
 )
 
 // FuzzDecode and FuzzRead check that every rejection is ErrMalformed, that
@@ -184,52 +181,25 @@ var framingSeeds = []struct{ name, hex string }{
 	{"candidates-over-max", "21 04 00 4401 00 00"},
 }
 
-// corpusEntry is one seed file: a name and the fuzz function's arguments.
-type corpusEntry struct {
-	name string
-	args []any
-}
-
-// marshalFuzzInput encodes args in the `go test fuzz v1` file format.
-func marshalFuzzInput(args ...any) []byte {
-	var b bytes.Buffer
-	b.WriteString("go test fuzz v1\n")
-	for _, a := range args {
-		switch a := a.(type) {
-		case uint64:
-			fmt.Fprintf(&b, "uint64(%d)\n", a)
-		case []byte:
-			fmt.Fprintf(&b, "[]byte(%q)\n", a)
-		default:
-			panic(fmt.Sprintf("unsupported fuzz argument %T", a))
-		}
-	}
-	return b.Bytes()
-}
-
-func seedName(prefix, name string) string {
-	return prefix + "-" + strings.NewReplacer("/", "-", " ", "-").Replace(name)
-}
-
 // fuzzCorpus returns the seed files of both targets.
-func fuzzCorpus(t *testing.T) map[string][]corpusEntry {
-	out := map[string][]corpusEntry{}
+func fuzzCorpus(t *testing.T) map[string][]fuzzseed.Entry {
+	out := map[string][]fuzzseed.Entry{}
 	add := func(target, name string, args ...any) {
-		out[target] = append(out[target], corpusEntry{name, args})
+		out[target] = append(out[target], fuzzseed.Entry{Name: name, Args: args})
 	}
 	var all []byte
 	for _, tc := range goldenCases {
 		frame := unhex(t, tc.hex)
 		typ, body := splitFrame(t, frame)
-		add("FuzzDecode", seedName("golden", tc.name), uint64(typ), body)
-		add("FuzzRead", seedName("golden", tc.name), frame)
-		add("FuzzRead", seedName("truncated", tc.name), frame[:len(frame)-1])
+		add("FuzzDecode", fuzzseed.Name("golden", tc.name), uint64(typ), body)
+		add("FuzzRead", fuzzseed.Name("golden", tc.name), frame)
+		add("FuzzRead", fuzzseed.Name("truncated", tc.name), frame[:len(frame)-1])
 		all = append(all, frame...)
 	}
 	add("FuzzRead", "all-goldens", all)
 	for _, tc := range malformedBodies {
 		if body := unhex(t, tc.hex); len(body) <= maxSeed {
-			add("FuzzDecode", seedName("malformed", tc.name), uint64(tc.typ), body)
+			add("FuzzDecode", fuzzseed.Name("malformed", tc.name), uint64(tc.typ), body)
 		}
 	}
 	for _, s := range framingSeeds {
@@ -239,27 +209,5 @@ func fuzzCorpus(t *testing.T) map[string][]corpusEntry {
 }
 
 // TestWriteFuzzCorpus rewrites the seed files under testdata/fuzz when
-// MOQ_WRITE_FUZZ_CORPUS=1. Files the fuzzer wrote itself (named by hash)
-// are regression inputs and are left alone.
-func TestWriteFuzzCorpus(t *testing.T) {
-	if os.Getenv("MOQ_WRITE_FUZZ_CORPUS") != "1" {
-		t.Skip("set MOQ_WRITE_FUZZ_CORPUS=1 to rewrite the testdata/fuzz seed files")
-	}
-	for target, entries := range fuzzCorpus(t) {
-		dir := filepath.Join("testdata", "fuzz", target)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		old, _ := filepath.Glob(filepath.Join(dir, "seed-*"))
-		for _, p := range old {
-			if err := os.Remove(p); err != nil {
-				t.Fatal(err)
-			}
-		}
-		for _, e := range entries {
-			if err := os.WriteFile(filepath.Join(dir, "seed-"+e.name), marshalFuzzInput(e.args...), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-}
+// MOQ_WRITE_FUZZ_CORPUS=1; see fuzzseed.Write.
+func TestWriteFuzzCorpus(t *testing.T) { fuzzseed.Write(t, fuzzCorpus(t)) }

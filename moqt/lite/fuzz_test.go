@@ -5,14 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
 	"github.com/moq-cluster/moq-relay/moqt/wire"
+	"github.com/moq-cluster/moq-relay/moqt/wire/fuzzseed"
 )
 
 // Each fuzz target decodes arbitrary input and, when that succeeds, checks
@@ -646,51 +645,21 @@ func readGroupStream(data []byte, v Version, maxFrame uint64) (GroupHeader, [][]
 	}
 }
 
-// corpusEntry is one seed file: a name and the fuzz function's arguments.
-type corpusEntry struct {
-	name string
-	args []any
-}
-
-// marshalFuzzInput encodes args in the `go test fuzz v1` file format.
-func marshalFuzzInput(args ...any) []byte {
-	var b bytes.Buffer
-	b.WriteString("go test fuzz v1\n")
-	for _, a := range args {
-		switch a := a.(type) {
-		case bool, uint16, uint64:
-			fmt.Fprintf(&b, "%T(%v)\n", a, a)
-		case uint8:
-			fmt.Fprintf(&b, "byte(%q)\n", a)
-		case []byte:
-			fmt.Fprintf(&b, "[]byte(%q)\n", a)
-		default:
-			panic(fmt.Sprintf("unsupported fuzz argument %T", a))
-		}
-	}
-	return b.Bytes()
-}
-
-// seedName turns a golden case name into a file name.
-func seedName(prefix, name string) string {
-	return prefix + "-" + strings.NewReplacer("/", "-", " ", "-").Replace(name)
-}
-
 // bodyCorpus returns, for each fuzzBody target, its goldens as they are,
 // cut short by a byte and with a byte too many, plus hand-written hostile
 // bodies: huge and over-limit lengths, counts that lie, invalid bools and
 // UTF-8, non-minimal varints, fields the version lacks.
-func bodyCorpus(t *testing.T) map[string][]corpusEntry {
-	out := map[string][]corpusEntry{}
+func bodyCorpus(t *testing.T) map[string][]fuzzseed.Entry {
+	out := map[string][]fuzzseed.Entry{}
 	for _, tc := range goldenCases {
 		target := "Fuzz" + reflect.TypeOf(tc.msg).Elem().Name()
 		body := splitFrame(t, unhex(t, tc.hex))
 		lite04 := tc.v == Lite04
 		out[target] = append(out[target],
-			corpusEntry{seedName("golden", tc.name), []any{lite04, body}},
-			corpusEntry{seedName("trailing", tc.name), []any{lite04, append(body[:len(body):len(body)], 0)}})
+			fuzzseed.Entry{Name: fuzzseed.Name("golden", tc.name), Args: []any{lite04, body}},
+			fuzzseed.Entry{Name: fuzzseed.Name("trailing", tc.name), Args: []any{lite04, append(body[:len(body):len(body)], 0)}})
 		if len(body) > 0 {
-			out[target] = append(out[target], corpusEntry{seedName("truncated", tc.name), []any{lite04, body[:len(body)-1]}})
+			out[target] = append(out[target], fuzzseed.Entry{Name: fuzzseed.Name("truncated", tc.name), Args: []any{lite04, body[:len(body)-1]}})
 		}
 	}
 	hostile := map[string][]struct {
@@ -755,17 +724,17 @@ func bodyCorpus(t *testing.T) map[string][]corpusEntry {
 	}
 	for target, cases := range hostile {
 		for _, c := range cases {
-			out[target] = append(out[target], corpusEntry{c.name, []any{c.lite04, unhex(t, c.hex)}})
+			out[target] = append(out[target], fuzzseed.Entry{Name: c.name, Args: []any{c.lite04, unhex(t, c.hex)}})
 		}
 	}
 	return out
 }
 
 // fuzzCorpus returns every seed file of this package's targets.
-func fuzzCorpus(t *testing.T) map[string][]corpusEntry {
+func fuzzCorpus(t *testing.T) map[string][]fuzzseed.Entry {
 	out := bodyCorpus(t)
 	add := func(target, name string, args ...any) {
-		out[target] = append(out[target], corpusEntry{name, args})
+		out[target] = append(out[target], fuzzseed.Entry{Name: name, Args: args})
 	}
 
 	for _, tc := range goldenCases {
@@ -774,8 +743,8 @@ func fuzzCorpus(t *testing.T) map[string][]corpusEntry {
 			ver = 1
 		}
 		enc := unhex(t, tc.hex)
-		add("FuzzDecodeMessage", seedName("golden", tc.name), kindOf(tc.msg), ver, enc)
-		add("FuzzDecodeMessage", seedName("truncated", tc.name), kindOf(tc.msg), ver, enc[:len(enc)-1])
+		add("FuzzDecodeMessage", fuzzseed.Name("golden", tc.name), kindOf(tc.msg), ver, enc)
+		add("FuzzDecodeMessage", fuzzseed.Name("truncated", tc.name), kindOf(tc.msg), ver, enc[:len(enc)-1])
 	}
 	add("FuzzDecodeMessage", "lite05", uint8(1), uint8(4), unhex(t, "08 01 05 616c696365 03"))
 	add("FuzzDecodeMessage", "draft14", uint8(9), uint8(5), unhex(t, "02 01 00"))
@@ -790,9 +759,9 @@ func fuzzCorpus(t *testing.T) map[string][]corpusEntry {
 	for _, tc := range goldenResponses {
 		enc := unhex(t, tc.hex)
 		lite04 := tc.v == Lite04
-		add("FuzzSubscribeResponse", seedName("golden", tc.name), lite04, enc)
-		add("FuzzSubscribeResponse", seedName("truncated", tc.name), lite04, enc[:len(enc)-1])
-		add("FuzzSubscribeResponse", seedName("twice", tc.name), lite04, append(enc[:len(enc):len(enc)], enc...))
+		add("FuzzSubscribeResponse", fuzzseed.Name("golden", tc.name), lite04, enc)
+		add("FuzzSubscribeResponse", fuzzseed.Name("truncated", tc.name), lite04, enc[:len(enc)-1])
+		add("FuzzSubscribeResponse", fuzzseed.Name("twice", tc.name), lite04, append(enc[:len(enc):len(enc)], enc...))
 	}
 	add("FuzzSubscribeResponse", "unknown-type", true, unhex(t, "02 00"))
 	add("FuzzSubscribeResponse", "huge-type", false, unhex(t, "ffffffffffffffff 00"))
@@ -848,31 +817,5 @@ func fuzzCorpus(t *testing.T) map[string][]corpusEntry {
 }
 
 // TestWriteFuzzCorpus rewrites the seed files under testdata/fuzz when
-// MOQ_WRITE_FUZZ_CORPUS=1. Files the fuzzer wrote itself (named by hash)
-// are regression inputs and are left alone.
-func TestWriteFuzzCorpus(t *testing.T) {
-	if os.Getenv("MOQ_WRITE_FUZZ_CORPUS") != "1" {
-		t.Skip("set MOQ_WRITE_FUZZ_CORPUS=1 to rewrite the testdata/fuzz seed files")
-	}
-	writeFuzzCorpus(t, fuzzCorpus(t))
-}
-
-func writeFuzzCorpus(t *testing.T, corpus map[string][]corpusEntry) {
-	for target, entries := range corpus {
-		dir := filepath.Join("testdata", "fuzz", target)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		old, _ := filepath.Glob(filepath.Join(dir, "seed-*"))
-		for _, p := range old {
-			if err := os.Remove(p); err != nil {
-				t.Fatal(err)
-			}
-		}
-		for _, e := range entries {
-			if err := os.WriteFile(filepath.Join(dir, "seed-"+e.name), marshalFuzzInput(e.args...), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-}
+// MOQ_WRITE_FUZZ_CORPUS=1; see fuzzseed.Write.
+func TestWriteFuzzCorpus(t *testing.T) { fuzzseed.Write(t, fuzzCorpus(t)) }

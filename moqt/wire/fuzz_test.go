@@ -4,15 +4,14 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"testing/iotest"
 	"unicode/utf8"
+
+	"github.com/moq-cluster/moq-relay/moqt/wire/fuzzseed"
 )
 
 // The fuzz targets below check the wire primitives against a deliberately
@@ -579,41 +578,25 @@ func FuzzReaderMessage(f *testing.F) {
 	})
 }
 
-// marshalFuzzInput encodes args in the `go test fuzz v1` file format.
-func marshalFuzzInput(args ...any) []byte {
-	var b bytes.Buffer
-	b.WriteString("go test fuzz v1\n")
-	for _, a := range args {
-		switch a := a.(type) {
-		case uint16:
-			fmt.Fprintf(&b, "%T(%v)\n", a, a)
-		case []byte:
-			fmt.Fprintf(&b, "[]byte(%q)\n", a)
-		default:
-			panic(fmt.Sprintf("unsupported fuzz argument %T", a))
-		}
-	}
-	return b.Bytes()
-}
-
-// fuzzCorpus returns the seed files of this package's targets, by target
-// and file name: RFC 9000 vectors and boundaries, truncations, non-minimal
-// encodings, huge lengths, and accessor programs that fail in each way.
-func fuzzCorpus(t *testing.T) map[string]map[string][]any {
-	out := map[string]map[string][]any{
-		"FuzzParseVarint": {}, "FuzzReadVarint": {}, "FuzzDecoder": {}, "FuzzReaderMessage": {},
+// fuzzCorpus returns the seed files of this package's targets: RFC 9000
+// vectors and boundaries, truncations, non-minimal encodings, huge lengths,
+// and accessor programs that fail in each way.
+func fuzzCorpus(t *testing.T) map[string][]fuzzseed.Entry {
+	out := map[string][]fuzzseed.Entry{}
+	add := func(target, name string, args ...any) {
+		out[target] = append(out[target], fuzzseed.Entry{Name: name, Args: args})
 	}
 	for _, tc := range rfcVectors {
 		b := mustHex(t, tc.hex)
-		out["FuzzParseVarint"]["rfc-"+tc.hex] = []any{b}
-		out["FuzzParseVarint"]["truncated-"+tc.hex] = []any{b[:len(b)-1]}
+		add("FuzzParseVarint", "rfc-"+tc.hex, b)
+		add("FuzzParseVarint", "truncated-"+tc.hex, b[:len(b)-1])
 	}
 	for name, h := range map[string]string{
 		"empty": "", "max": "ffffffffffffffff", "nonminimal-zero": "c000000000000000",
 		"one-byte-max": "3f", "two-byte-min": "4040", "four-byte-min": "80004000", "eight-byte-min": "c000000040000000",
 		"trailing": "7bbd ff",
 	} {
-		out["FuzzParseVarint"][name] = []any{hexSeed(t, h)}
+		add("FuzzParseVarint", name, hexSeed(t, h))
 	}
 	for name, h := range map[string]string{
 		"rfc-sequence":           "25 7bbd 9d7f3e7d c2197c5eff14e88c 4025",
@@ -622,7 +605,7 @@ func fuzzCorpus(t *testing.T) map[string]map[string][]any {
 		"nonminimal-run":         "4000 80000000 c000000000000000",
 		"cut-after-first":        "3f 40",
 	} {
-		out["FuzzReadVarint"][name] = []any{hexSeed(t, h)}
+		add("FuzzReadVarint", name, hexSeed(t, h))
 	}
 	for name, args := range map[string][2]string{
 		"subscribe-like":      {"00 35 35 02 03 00 00 00 07", "01 0a726f6f6d2f616c696365 05766964656f 02 01 41f4 08 00"},
@@ -638,7 +621,7 @@ func fuzzCorpus(t *testing.T) map[string]map[string][]any {
 		"max-bound-varint":    {"59 07", "ffffffffffffffff"},
 		"error-then-finishes": {"03 07 00 07", "05 00"},
 	} {
-		out["FuzzDecoder"][name] = []any{hexSeed(t, args[0]), hexSeed(t, args[1])}
+		add("FuzzDecoder", name, hexSeed(t, args[0]), hexSeed(t, args[1]))
 	}
 	for name, args := range map[string]struct {
 		max uint16
@@ -654,33 +637,11 @@ func fuzzCorpus(t *testing.T) map[string]map[string][]any {
 		"at-max":            {3, "03 616263"},
 		"empty-stream":      {10, ""},
 	} {
-		out["FuzzReaderMessage"][name] = []any{args.max, hexSeed(t, args.hex)}
+		add("FuzzReaderMessage", name, args.max, hexSeed(t, args.hex))
 	}
 	return out
 }
 
 // TestWriteFuzzCorpus rewrites the seed files under testdata/fuzz when
-// MOQ_WRITE_FUZZ_CORPUS=1. Files the fuzzer wrote itself (named by hash)
-// are regression inputs and are left alone.
-func TestWriteFuzzCorpus(t *testing.T) {
-	if os.Getenv("MOQ_WRITE_FUZZ_CORPUS") != "1" {
-		t.Skip("set MOQ_WRITE_FUZZ_CORPUS=1 to rewrite the testdata/fuzz seed files")
-	}
-	for target, entries := range fuzzCorpus(t) {
-		dir := filepath.Join("testdata", "fuzz", target)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		old, _ := filepath.Glob(filepath.Join(dir, "seed-*"))
-		for _, p := range old {
-			if err := os.Remove(p); err != nil {
-				t.Fatal(err)
-			}
-		}
-		for name, args := range entries {
-			if err := os.WriteFile(filepath.Join(dir, "seed-"+name), marshalFuzzInput(args...), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-}
+// MOQ_WRITE_FUZZ_CORPUS=1; see fuzzseed.Write.
+func TestWriteFuzzCorpus(t *testing.T) { fuzzseed.Write(t, fuzzCorpus(t)) }
