@@ -219,7 +219,16 @@ func TestRootAndLeafBothWays(t *testing.T) {
 	}
 }
 
-func TestPublisherLeavesThenTrackEnds(t *testing.T) {
+// pulled is a root with leaves a and b, clock/seconds published on a and
+// read on b through the a→b peer link.
+type pulled struct {
+	root, a, b *node
+	pub        *publisher
+	r          *moqt.TrackReader
+}
+
+func pullAcross(t *testing.T) pulled {
+	t.Helper()
 	root := startNode(t, nodeOptions{ID: "root"})
 	a := startNode(t, nodeOptions{ID: "a", Roots: []*node{root}})
 	b := startNode(t, nodeOptions{ID: "b", Roots: []*node{root}})
@@ -229,6 +238,12 @@ func TestPublisherLeavesThenTrackEnds(t *testing.T) {
 	sub := b.Connect(t, b.QUICURL(""), moqt.SessionConfig{})
 	r := subscribe(t, b, sub, "clock", "seconds")
 	waitFor(t, 5*time.Second, "pulled", func() bool { return pub.track.Track().Readers() == 1 })
+	return pulled{root: root, a: a, b: b, pub: pub, r: r}
+}
+
+func TestPublisherLeavesThenTrackEnds(t *testing.T) {
+	c := pullAcross(t)
+	root, pub, r := c.root, c.pub, c.r
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	pub.writeGroup(t, 0)

@@ -7,22 +7,14 @@ import (
 	"time"
 
 	"github.com/moq-cluster/moq-relay/cluster/proto"
-	"github.com/moq-cluster/moq-relay/moqt"
 	"github.com/moq-cluster/moq-relay/transport"
 )
 
 // Malformed or refused cluster connections are closed with the protocol's
 // code and reason, and the root keeps serving its healthy leaves.
 func TestHostileControlConnections(t *testing.T) {
-	root := startNode(t, nodeOptions{ID: "root"})
-	a := startNode(t, nodeOptions{ID: "a", Roots: []*node{root}})
-	b := startNode(t, nodeOptions{ID: "b", Roots: []*node{root}})
-	registered(t, root, a, b)
-	pub := publish(t, a, "clock", "seconds")
-	inDirectory(t, root, 1)
-	sub := b.Connect(t, b.QUICURL(""), moqt.SessionConfig{})
-	r := subscribe(t, b, sub, "clock", "seconds")
-	waitFor(t, 5*time.Second, "pulled", func() bool { return pub.track.Track().Readers() == 1 })
+	c := pullAcross(t)
+	root, pub, r := c.root, c.pub, c.r
 
 	hello := proto.Append(nil, proto.Hello{Version: proto.Version, Purpose: proto.PurposeControl, NodeID: "intruder", URL: "https://127.0.0.1:1"})
 	cases := []struct {
