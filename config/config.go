@@ -17,10 +17,17 @@ type Config struct {
 	Log     LogConfig     `toml:"log"`
 	Relay   RelayConfig   `toml:"relay"`
 	Cluster ClusterConfig `toml:"cluster"`
+	Limits  LimitsConfig  `toml:"limits"`
 
-	// Reserved: [auth] (publish/subscribe tokens) and [limits] (per-session
-	// and per-node caps) are added here by a later change. New fields get
-	// env-variable support automatically; flags and aliases go in aliases.go.
+	// Reserved: [auth] (publish/subscribe tokens) is added here by a later
+	// change. New fields get env-variable support automatically; flags and
+	// aliases go in aliases.go.
+}
+
+// LimitsConfig caps what clients can take from a node; 0 means no cap.
+type LimitsConfig struct {
+	MaxSessions      int `toml:"max_sessions"`        // open MoQ sessions on this node
+	MaxSessionsPerIP int `toml:"max_sessions_per_ip"` // open sessions from one remote IP address
 }
 
 // ServerConfig is the listener: one host:port serves QUIC and WebTransport

@@ -32,6 +32,10 @@ func Default() *Config {
 			MaxFrameSize: lite.DefaultMaxFrameSize,
 			MaxGroupSize: 64 << 20,
 		},
+		Limits: LimitsConfig{
+			MaxSessions:      10000,
+			MaxSessionsPerIP: 100,
+		},
 		Cluster: ClusterConfig{
 			Sync: SyncConfig{
 				HeartbeatInterval: Duration(time.Second),

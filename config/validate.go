@@ -34,6 +34,8 @@ func (c *Config) Validate() error {
 	c.Log.validate(&p)
 	c.Relay.validate(&p)
 	c.Cluster.validate(&p)
+	p.atLeast("limits.max_sessions", c.Limits.MaxSessions, 0)
+	p.atLeast("limits.max_sessions_per_ip", c.Limits.MaxSessionsPerIP, 0)
 	return errors.Join(p...)
 }
 

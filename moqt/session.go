@@ -192,8 +192,18 @@ func ConnectSession(ctx context.Context, conn transport.Session, path string, cf
 	return sess, nil
 }
 
-// IsCode reports whether err carries the given wire code.
+// IsCode reports whether err carries the given wire code: a moq error, or
+// the code of a session close or stream reset.
 func IsCode(err error, code wire.Code) bool {
 	var e *wire.Error
-	return errors.As(err, &e) && e.Code == code
+	if errors.As(err, &e) {
+		return e.Code == code
+	}
+	// A session closed or a stream reset by the peer carries the code too.
+	var se *transport.SessionError
+	if errors.As(err, &se) {
+		return wire.Code(se.Code) == code
+	}
+	var st *transport.StreamError
+	return errors.As(err, &st) && wire.Code(st.Code) == code
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -29,6 +30,11 @@ type Options struct {
 	Session moqt.SessionConfig
 	// HandshakeTimeout bounds the MoQ handshake of a new session.
 	HandshakeTimeout time.Duration
+	// MaxSessions and MaxSessionsPerIP cap the sessions being set up or
+	// open, on the node and from one remote IP address; 0 means no cap.
+	// Sessions beyond them are closed with wire.CodeLimit.
+	MaxSessions      int
+	MaxSessionsPerIP int
 	Logger           *zap.Logger
 }
 
@@ -44,6 +50,8 @@ type Server struct {
 
 	mu       sync.Mutex
 	sessions map[moqt.Session]struct{}
+	admitted int            // sessions counted against the caps
+	perIP    map[string]int // admitted sessions by remote IP
 	stats    Stats
 }
 
@@ -73,7 +81,41 @@ func New(opts Options) *Server {
 		ctx:      ctx,
 		cancel:   cancel,
 		sessions: make(map[moqt.Session]struct{}),
+		perIP:    make(map[string]int),
 	}
+}
+
+// admit counts a new connection against the session caps; it returns why
+// not when one is full. release undoes it.
+func (s *Server) admit(ip string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if max := s.opts.MaxSessions; max > 0 && s.admitted >= max {
+		return fmt.Errorf("node at its limit of %d sessions", max)
+	}
+	if max := s.opts.MaxSessionsPerIP; max > 0 && s.perIP[ip] >= max {
+		return fmt.Errorf("limit of %d sessions per address reached", max)
+	}
+	s.admitted++
+	s.perIP[ip]++
+	return nil
+}
+
+func (s *Server) release(ip string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.admitted--
+	if s.perIP[ip]--; s.perIP[ip] <= 0 {
+		delete(s.perIP, ip)
+	}
+}
+
+// remoteIP is the address part of a session's remote address.
+func remoteIP(a net.Addr) string {
+	if host, _, err := net.SplitHostPort(a.String()); err == nil {
+		return host
+	}
+	return a.String()
 }
 
 // Origin is the node's broadcast registry.
@@ -130,6 +172,16 @@ func (s *Server) handle(conn transport.Session) {
 			_ = conn.CloseWithError(uint32(wire.CodeProtocolViolation), "internal error")
 		}
 	}()
+	ip := remoteIP(conn.RemoteAddr())
+	if err := s.admit(ip); err != nil {
+		s.mu.Lock()
+		s.stats.Rejected++
+		s.mu.Unlock()
+		log.Warn("session refused: limit", zap.Error(err))
+		_ = conn.CloseWithError(uint32(wire.CodeLimit), err.Error())
+		return
+	}
+	defer s.release(ip)
 	cfg := s.opts.Session
 	cfg.Origin = s.origin
 	cfg.ScopeByPath = true

@@ -71,6 +71,8 @@ func runServe(cmd *cobra.Command, configPath string) error {
 		Listener:         ln,
 		Session:          sessCfg,
 		HandshakeTimeout: cfg.Server.HandshakeTimeout.Std(),
+		MaxSessions:      cfg.Limits.MaxSessions,
+		MaxSessionsPerIP: cfg.Limits.MaxSessionsPerIP,
 		Logger:           log.Named("relay"),
 	})
 	node, err := startCluster(cfg, ln, srv, sessCfg, log.Named("cluster"))

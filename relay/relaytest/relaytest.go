@@ -30,6 +30,8 @@ type Options struct {
 	Logger  *zap.Logger
 	// HandshakeTimeout bounds the MoQ handshake (default 5 s).
 	HandshakeTimeout time.Duration
+	// Session caps, as in relay.Options (0: none).
+	MaxSessions, MaxSessionsPerIP int
 }
 
 // Start runs a relay on 127.0.0.1 and stops it when the test ends.
@@ -59,6 +61,8 @@ func Start(t testing.TB, opts Options) *Relay {
 		Listener:         ln,
 		Session:          opts.Session,
 		HandshakeTimeout: opts.HandshakeTimeout,
+		MaxSessions:      opts.MaxSessions,
+		MaxSessionsPerIP: opts.MaxSessionsPerIP,
 		Logger:           opts.Logger.Named("relay"),
 	})
 	served := make(chan error, 1)
