@@ -28,6 +28,12 @@ type Config struct {
 type LimitsConfig struct {
 	MaxSessions      int `toml:"max_sessions"`        // open MoQ sessions on this node
 	MaxSessionsPerIP int `toml:"max_sessions_per_ip"` // open sessions from one remote IP address
+	// Per session: streams the client may have open at once (each of
+	// bidirectional and unidirectional; enforced by QUIC flow control),
+	// subscriptions it may hold, broadcasts it may publish.
+	MaxStreamsPerSession       int `toml:"max_streams_per_session"`
+	MaxSubscriptionsPerSession int `toml:"max_subscriptions_per_session"`
+	MaxAnnouncementsPerSession int `toml:"max_announcements_per_session"`
 }
 
 // ServerConfig is the listener: one host:port serves QUIC and WebTransport

@@ -33,8 +33,11 @@ func Default() *Config {
 			MaxGroupSize: 64 << 20,
 		},
 		Limits: LimitsConfig{
-			MaxSessions:      10000,
-			MaxSessionsPerIP: 100,
+			MaxSessions:                10000,
+			MaxSessionsPerIP:           100,
+			MaxStreamsPerSession:       transport.DefaultMaxIncomingStreams,
+			MaxSubscriptionsPerSession: 1000,
+			MaxAnnouncementsPerSession: 1000,
 		},
 		Cluster: ClusterConfig{
 			Sync: SyncConfig{

@@ -36,6 +36,9 @@ func (c *Config) Validate() error {
 	c.Cluster.validate(&p)
 	p.atLeast("limits.max_sessions", c.Limits.MaxSessions, 0)
 	p.atLeast("limits.max_sessions_per_ip", c.Limits.MaxSessionsPerIP, 0)
+	p.atLeast("limits.max_streams_per_session", c.Limits.MaxStreamsPerSession, 1)
+	p.atLeast("limits.max_subscriptions_per_session", c.Limits.MaxSubscriptionsPerSession, 0)
+	p.atLeast("limits.max_announcements_per_session", c.Limits.MaxAnnouncementsPerSession, 0)
 	return errors.Join(p...)
 }
 

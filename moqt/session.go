@@ -73,6 +73,9 @@ type SessionConfig struct {
 	// served to the peer; when a newer group needs a stream, the oldest is
 	// reset. 0 means DefaultMaxInFlightGroups.
 	MaxInFlightGroups int
+	// MaxSubscriptions caps the subscriptions the peer may hold open at
+	// once; more are refused with wire.CodeLimit. 0 means no cap.
+	MaxSubscriptions int
 	// HopID identifies this node in announcement hop lists (moq-lite-04).
 	HopID uint64
 	// Authorizer, when set, is asked before every publish, subscribe and

@@ -107,63 +107,7 @@ func TestMalformedInputClosesOnlyThatSession(t *testing.T) {
 	core, logs := observer.New(zap.InfoLevel)
 	r := relaytest.Start(t, relaytest.Options{Logger: zap.New(core)})
 
-	pub := newPublisher(t, "live", "video")
-	r.Connect(t, r.QUICURL(""), moqt.SessionConfig{Origin: pub.origin})
-	healthy := r.Connect(t, r.QUICURL(""), moqt.SessionConfig{})
-	waitAnnounced(t, healthy, "live")
-	reader := subscribe(t, healthy, "live", "video")
-
-	// The publisher writes a group every few milliseconds for the whole test;
-	// the healthy subscriber counts what it receives.
-	ctx, cancel := context.WithCancel(context.Background())
-	var received atomic.Int64
-	pubDone, subDone := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(pubDone)
-		tick := time.NewTicker(5 * time.Millisecond)
-		defer tick.Stop()
-		for i := 0; ; i++ {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-			g, err := pub.track.AppendGroup()
-			if err != nil {
-				return
-			}
-			_ = g.WriteFrame(fmt.Appendf(nil, "frame-%d", i))
-			_ = g.Close()
-		}
-	}()
-	go func() {
-		defer close(subDone)
-		for {
-			_, frames, err := readGroup(ctx, reader)
-			if err != nil {
-				return
-			}
-			received.Add(int64(len(frames)))
-		}
-	}()
-	defer func() {
-		cancel()
-		<-pubDone
-		<-subDone
-	}()
-	// progress waits until the healthy subscriber got more frames.
-	progress := func(t *testing.T) {
-		t.Helper()
-		start := received.Load()
-		deadline := time.After(5 * time.Second)
-		for received.Load() < start+5 {
-			select {
-			case <-deadline:
-				t.Fatalf("healthy subscriber stalled at %d frames", received.Load())
-			case <-time.After(5 * time.Millisecond):
-			}
-		}
-	}
+	progress := startHealthyFlow(t, r)
 	progress(t)
 
 	truncated := []byte{0x40} // first byte of a two-byte varint, then FIN
@@ -264,4 +208,70 @@ func TestMalformedInputClosesOnlyThatSession(t *testing.T) {
 			progress(t)
 		})
 	}
+}
+
+// startHealthyFlow runs a publisher writing a group every 5 ms and a
+// subscriber counting what it receives, on r, until the test ends. The
+// returned progress fails the test unless the subscriber receives more
+// frames within 5 s.
+func startHealthyFlow(t *testing.T, r *relaytest.Relay) (progress func(t *testing.T)) {
+	pub := newPublisher(t, "live", "video")
+	r.Connect(t, r.QUICURL(""), moqt.SessionConfig{Origin: pub.origin})
+	healthy := r.Connect(t, r.QUICURL(""), moqt.SessionConfig{})
+	waitAnnounced(t, healthy, "live")
+	reader := subscribe(t, healthy, "live", "video")
+
+	// The publisher writes a group every few milliseconds for the whole test;
+	// the healthy subscriber counts what it receives.
+	ctx, cancel := context.WithCancel(context.Background())
+	var received atomic.Int64
+	pubDone, subDone := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(pubDone)
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			g, err := pub.track.AppendGroup()
+			if err != nil {
+				return
+			}
+			_ = g.WriteFrame(fmt.Appendf(nil, "frame-%d", i))
+			_ = g.Close()
+		}
+	}()
+	go func() {
+		defer close(subDone)
+		for {
+			_, frames, err := readGroup(ctx, reader)
+			if err != nil {
+				return
+			}
+			received.Add(int64(len(frames)))
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-pubDone
+		<-subDone
+	})
+	// progress waits until the healthy subscriber got more frames.
+	progress = func(t *testing.T) {
+		t.Helper()
+		start := received.Load()
+		deadline := time.After(5 * time.Second)
+		for received.Load() < start+5 {
+			select {
+			case <-deadline:
+				t.Fatalf("healthy subscriber stalled at %d frames", received.Load())
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}
+	progress(t)
+	return progress
 }

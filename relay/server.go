@@ -35,6 +35,9 @@ type Options struct {
 	// Sessions beyond them are closed with wire.CodeLimit.
 	MaxSessions      int
 	MaxSessionsPerIP int
+	// MaxAnnouncements caps the broadcasts one session may publish at once;
+	// a session that announces more is closed with wire.CodeLimit. 0: no cap.
+	MaxAnnouncements int
 	Logger           *zap.Logger
 }
 
@@ -281,6 +284,11 @@ func (s *Server) ingest(sess moqt.Session, log *zap.Logger) {
 			if authz != nil && !authz.CanPublish(full) {
 				log.Warn("publish refused: unauthorized", zap.String("broadcast", full))
 				continue
+			}
+			if max := s.opts.MaxAnnouncements; max > 0 && len(live) >= max {
+				log.Warn("closing session: too many announcements", zap.Int("max_announcements", max))
+				sess.CloseWithError(wire.CodeLimit, fmt.Sprintf("more than %d broadcasts announced", max))
+				return
 			}
 			b := sess.Consume(a.Path)
 			live[a.Path] = b

@@ -54,12 +54,14 @@ func runServe(cmd *cobra.Command, configPath string) error {
 		return err
 	}
 	ln, err := transport.Listen(transport.ListenOptions{
-		Addr:             cfg.Server.Bind,
-		Certs:            certs,
-		Protocols:        moqt.Protocols(),
-		HandshakeTimeout: cfg.Server.HandshakeTimeout.Std(),
-		IdleTimeout:      cfg.Server.IdleTimeout.Std(),
-		Logger:           log.Named("transport"),
+		Addr:                  cfg.Server.Bind,
+		Certs:                 certs,
+		Protocols:             moqt.Protocols(),
+		HandshakeTimeout:      cfg.Server.HandshakeTimeout.Std(),
+		IdleTimeout:           cfg.Server.IdleTimeout.Std(),
+		MaxIncomingStreams:    int64(cfg.Limits.MaxStreamsPerSession),
+		MaxIncomingUniStreams: int64(cfg.Limits.MaxStreamsPerSession),
+		Logger:                log.Named("transport"),
 	})
 	if err != nil {
 		return err
@@ -73,6 +75,7 @@ func runServe(cmd *cobra.Command, configPath string) error {
 		HandshakeTimeout: cfg.Server.HandshakeTimeout.Std(),
 		MaxSessions:      cfg.Limits.MaxSessions,
 		MaxSessionsPerIP: cfg.Limits.MaxSessionsPerIP,
+		MaxAnnouncements: cfg.Limits.MaxAnnouncementsPerSession,
 		Logger:           log.Named("relay"),
 	})
 	node, err := startCluster(cfg, ln, srv, sessCfg, log.Named("cluster"))
@@ -109,7 +112,8 @@ func sessionConfig(cfg *config.Config) moqt.SessionConfig {
 				MaxGroupSize: int(cfg.Relay.MaxGroupSize),
 			},
 		},
-		HopID: randomHopID(),
+		MaxSubscriptions: cfg.Limits.MaxSubscriptionsPerSession,
+		HopID:            randomHopID(),
 	}
 }
 

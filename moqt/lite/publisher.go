@@ -178,6 +178,22 @@ func (s *Session) serveSubscribe(str transport.Stream, r *wire.Reader) error {
 		resetStream(str, wire.CodeUnauthorized)
 		return nil
 	}
+	s.mu.Lock()
+	full := s.cfg.MaxSubscriptions > 0 && s.servedCount >= s.cfg.MaxSubscriptions
+	if !full {
+		s.servedCount++
+	}
+	s.mu.Unlock()
+	if full {
+		log.Warn("subscribe refused: limit", zap.Int("max_subscriptions", s.cfg.MaxSubscriptions))
+		resetStream(str, wire.CodeLimit)
+		return nil
+	}
+	defer func() {
+		s.mu.Lock()
+		s.servedCount--
+		s.mu.Unlock()
+	}()
 	reader, err := s.subscribeLocal(path, req)
 	if err != nil {
 		code := wire.CodeOf(err, wire.CodeNotFound)

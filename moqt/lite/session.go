@@ -64,6 +64,7 @@ type Session struct {
 
 	// Publisher side: every subscribe id the peer has used (ids are never reused).
 	peerSubscribeIDs map[uint64]struct{}
+	servedCount      int // subscriptions being served to the peer
 }
 
 func newSession(conn transport.Session, v Version, path string, cfg moqt.SessionConfig) *Session {

@@ -30,8 +30,11 @@ type Options struct {
 	Logger  *zap.Logger
 	// HandshakeTimeout bounds the MoQ handshake (default 5 s).
 	HandshakeTimeout time.Duration
-	// Session caps, as in relay.Options (0: none).
-	MaxSessions, MaxSessionsPerIP int
+	// Caps, as in relay.Options (0: none).
+	MaxSessions, MaxSessionsPerIP, MaxAnnouncements int
+	// MaxStreams caps each session's open streams of each direction
+	// (0: the transport default).
+	MaxStreams int64
 }
 
 // Start runs a relay on 127.0.0.1 and stops it when the test ends.
@@ -48,11 +51,13 @@ func Start(t testing.TB, opts Options) *Relay {
 		t.Fatalf("generate certificate: %v", err)
 	}
 	ln, err := transport.Listen(transport.ListenOptions{
-		Addr:             "127.0.0.1:0",
-		Certs:            transport.NewCertStore(cert),
-		Protocols:        moqt.Protocols(),
-		HandshakeTimeout: opts.HandshakeTimeout,
-		Logger:           opts.Logger.Named("transport"),
+		Addr:                  "127.0.0.1:0",
+		Certs:                 transport.NewCertStore(cert),
+		Protocols:             moqt.Protocols(),
+		HandshakeTimeout:      opts.HandshakeTimeout,
+		MaxIncomingStreams:    opts.MaxStreams,
+		MaxIncomingUniStreams: opts.MaxStreams,
+		Logger:                opts.Logger.Named("transport"),
 	})
 	if err != nil {
 		t.Fatalf("listen: %v", err)
@@ -63,6 +68,7 @@ func Start(t testing.TB, opts Options) *Relay {
 		HandshakeTimeout: opts.HandshakeTimeout,
 		MaxSessions:      opts.MaxSessions,
 		MaxSessionsPerIP: opts.MaxSessionsPerIP,
+		MaxAnnouncements: opts.MaxAnnouncements,
 		Logger:           opts.Logger.Named("relay"),
 	})
 	served := make(chan error, 1)

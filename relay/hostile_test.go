@@ -1,0 +1,157 @@
+package relay_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/moq-cluster/moq-relay/moqt"
+	"github.com/moq-cluster/moq-relay/moqt/lite"
+	"github.com/moq-cluster/moq-relay/moqt/wire"
+	"github.com/moq-cluster/moq-relay/relay/relaytest"
+)
+
+// Each hostile client is stopped by its limit, with a clear code and a log
+// line, while a healthy subscriber on the same relay keeps receiving.
+func TestHostileClientsHitTheirLimits(t *testing.T) {
+	const (
+		maxStreams       = 8
+		maxSubscriptions = 3
+		maxAnnouncements = 10
+	)
+	core, logs := observer.New(zap.InfoLevel)
+	r := relaytest.Start(t, relaytest.Options{
+		Logger:           zap.New(core),
+		HandshakeTimeout: 500 * time.Millisecond,
+		MaxStreams:       maxStreams,
+		MaxAnnouncements: maxAnnouncements,
+		Session:          moqt.SessionConfig{MaxSubscriptions: maxSubscriptions},
+	})
+	progress := startHealthyFlow(t, r)
+
+	t.Run("opens streams until the limit", func(t *testing.T) {
+		conn := rawClient(t, r, "moq-lite-04")
+		// Each stream starts a SUBSCRIBE and stalls, holding its slot. The
+		// healthy session's own streams count elsewhere: limits are per
+		// session.
+		for range maxStreams {
+			sendBidi(t, conn, wire.AppendVarint(nil, uint64(lite.StreamSubscribe)))
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		if _, err := conn.OpenStream(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("stream %d beyond the limit of %d: %v, want to wait for credit", maxStreams+1, maxStreams, err)
+		}
+		progress(t)
+	})
+
+	t.Run("subscribes beyond the limit", func(t *testing.T) {
+		origin := moqt.NewOrigin()
+		b := moqt.NewBroadcast(moqt.TrackOptions{})
+		defer b.Close()
+		tracks := make([]*moqt.TrackWriter, maxSubscriptions+1)
+		for i := range tracks {
+			tracks[i], _ = b.CreateTrack(fmt.Sprint("t", i))
+		}
+		origin.Publish("many", b, moqt.PublishOptions{})
+		r.Connect(t, r.QUICURL(""), moqt.SessionConfig{Origin: origin})
+		sess := r.Connect(t, r.QUICURL(""), moqt.SessionConfig{})
+		waitAnnounced(t, sess, "many")
+		for i := range maxSubscriptions {
+			subscribe(t, sess, "many", fmt.Sprint("t", i))
+			waitFor(t, 5*time.Second, "subscribed", func() bool { return tracks[i].Track().Readers() == 1 })
+		}
+		extra := subscribe(t, sess, "many", fmt.Sprint("t", maxSubscriptions))
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if _, err := extra.NextGroup(ctx); !moqt.IsCode(err, wire.CodeLimit) {
+			t.Fatalf("subscription %d: %v, want limit exceeded", maxSubscriptions+1, err)
+		}
+		if n := tracks[maxSubscriptions].Track().Readers(); n != 0 {
+			t.Errorf("the refused track has %d readers at the publisher", n)
+		}
+		if logs.FilterMessage("subscribe refused: limit").Len() == 0 {
+			t.Error("relay did not log the refusal")
+		}
+		progress(t)
+	})
+
+	t.Run("announces 100k broadcasts", func(t *testing.T) {
+		origin := moqt.NewOrigin()
+		for i := range 100_000 {
+			b := moqt.NewBroadcast(moqt.TrackOptions{})
+			defer b.Close()
+			origin.Publish(fmt.Sprintf("spam/%06d", i), b, moqt.PublishOptions{})
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		sess, err := moqt.Connect(ctx, r.QUICURL(""), moqt.ConnectOptions{
+			SessionConfig: moqt.SessionConfig{Origin: origin},
+			Fingerprints:  [][32]byte{r.Cert.Fingerprint()},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-sess.Done():
+		case <-ctx.Done():
+			t.Fatal("session announcing 100k broadcasts was not closed")
+		}
+		if err := sess.Err(); !moqt.IsCode(err, wire.CodeLimit) {
+			t.Fatalf("closed with %v, want limit exceeded", err)
+		}
+		waitFor(t, 5*time.Second, "spam unpublished", func() bool {
+			_, ok := r.Server.Origin().Get("spam/000000", false)
+			return !ok
+		})
+		progress(t)
+	})
+
+	t.Run("sends a frame over the size limit", func(t *testing.T) {
+		origin := moqt.NewOrigin()
+		b := moqt.NewBroadcast(moqt.TrackOptions{Limits: moqt.Limits{MaxFrameSize: 64 << 20}})
+		defer b.Close()
+		w, _ := b.CreateTrack("huge")
+		origin.Publish("huge", b, moqt.PublishOptions{})
+		pubSess := r.Connect(t, r.QUICURL(""), moqt.SessionConfig{Origin: origin})
+		watcher := r.Connect(t, r.QUICURL(""), moqt.SessionConfig{})
+		waitAnnounced(t, watcher, "huge")
+		rd := subscribe(t, watcher, "huge", "huge")
+		waitFor(t, 5*time.Second, "relay subscribed", func() bool { return w.Track().Readers() == 1 })
+		if err := w.WriteGroup(make([]byte, lite.DefaultMaxFrameSize+1)); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-pubSess.Done():
+		case <-time.After(10 * time.Second):
+			t.Fatal("publisher of an oversized frame was not closed")
+		}
+		if err := pubSess.Err(); !moqt.IsCode(err, wire.CodeTooLarge) {
+			t.Fatalf("publisher closed with %v, want too large", err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if g, err := rd.NextGroup(ctx); err == nil {
+			t.Fatalf("watcher got group %d of the oversized frame", g.Sequence())
+		}
+		progress(t)
+	})
+
+	t.Run("never completes setup", func(t *testing.T) {
+		conn := rawClient(t, r, "moql")
+		start := time.Now()
+		se := waitClosed(t, conn)
+		if wire.Code(se.Code) != wire.CodeTimeout {
+			t.Fatalf("closed with %v (%q), want timeout", wire.Code(se.Code), se.Reason)
+		}
+		if d := time.Since(start); d < 400*time.Millisecond {
+			t.Errorf("closed after %v, before the 500 ms handshake timeout", d)
+		}
+		progress(t)
+	})
+}
