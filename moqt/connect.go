@@ -59,13 +59,20 @@ func Connect(ctx context.Context, rawURL string, opts ConnectOptions) (Session, 
 		dial.Protocols = Protocols()
 	}
 
+	// Raw QUIC carries the path, and the query (a token), in SETUP.
+	setupPath := path
+	if u.RawQuery != "" {
+		setupPath += "?" + u.RawQuery
+	}
 	var conn transport.Session
 	switch u.Scheme {
 	case "moqt", "moql", "quic":
-		conn, err = dialQUIC(ctx, u, path, dial)
+		conn, err = dialQUIC(ctx, u, setupPath, dial)
+		path = setupPath
 	case "https":
 		if opts.QUIC {
-			conn, err = dialQUIC(ctx, u, path, dial)
+			conn, err = dialQUIC(ctx, u, setupPath, dial)
+			path = setupPath
 		} else {
 			conn, err = transport.DialWebTransport(ctx, u.String(), dial)
 		}

@@ -81,6 +81,12 @@ type SessionConfig struct {
 	// Authorizer, when set, is asked before every publish, subscribe and
 	// announce the peer attempts.
 	Authorizer Authorizer
+	// Authenticate, when set, is called on the accepting side once the
+	// session's path and query are known (the request URI on WebTransport,
+	// the SETUP path on raw QUIC), before the session starts. Its
+	// Authorizer replaces Authorizer; an error refuses the session with
+	// wire.CodeUnauthorized.
+	Authenticate func(path, query string) (Authorizer, error)
 	Logger     *zap.Logger
 }
 

@@ -35,6 +35,10 @@ type Options struct {
 	// Sessions beyond them are closed with wire.CodeLimit.
 	MaxSessions      int
 	MaxSessionsPerIP int
+	// Authenticate, when set, decides what a session may do from its path
+	// and query (?jwt=…); an error refuses the session as unauthorized.
+	// Without it, Session.Authorizer (if any) applies to every session.
+	Authenticate func(path, query string) (moqt.Authorizer, error)
 	// MaxAnnouncements caps the broadcasts one session may publish at once;
 	// a session that announces more is closed with wire.CodeLimit. 0: no cap.
 	MaxAnnouncements int
@@ -189,6 +193,14 @@ func (s *Server) handle(conn transport.Session) {
 	cfg.Origin = s.origin
 	cfg.ScopeByPath = true
 	cfg.Logger = log
+	authz := cfg.Authorizer
+	if s.opts.Authenticate != nil {
+		cfg.Authenticate = func(path, query string) (moqt.Authorizer, error) {
+			a, err := s.opts.Authenticate(path, query)
+			authz = a
+			return a, err
+		}
+	}
 
 	ctx, cancel := context.WithTimeout(s.ctx, s.opts.HandshakeTimeout)
 	sess, err := moqt.Accept(ctx, conn, cfg)
@@ -211,7 +223,7 @@ func (s *Server) handle(conn transport.Session) {
 	opened := time.Now()
 	log.Info("session opened")
 
-	s.ingest(sess, log)
+	s.ingest(sess, authz, log)
 	<-sess.Done()
 
 	fields := []zap.Field{zap.Duration("duration", time.Since(opened))}
@@ -245,7 +257,7 @@ func (s *Server) untrack(sess moqt.Session) {
 
 // ingest learns what the peer publishes and puts it into the node's origin
 // under the session's scope, until the session ends.
-func (s *Server) ingest(sess moqt.Session, log *zap.Logger) {
+func (s *Server) ingest(sess moqt.Session, authz moqt.Authorizer, log *zap.Logger) {
 	ctx := sess.Transport().Context()
 	ar, err := sess.Announced(ctx, "")
 	if err != nil {
@@ -253,7 +265,6 @@ func (s *Server) ingest(sess moqt.Session, log *zap.Logger) {
 		return
 	}
 	root := moqt.JoinPath("", sess.Path())
-	authz := s.opts.Session.Authorizer
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()

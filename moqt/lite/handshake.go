@@ -3,6 +3,7 @@ package lite
 import (
 	"context"
 	"fmt"
+	"strings"
 	"slices"
 
 	"go.uber.org/zap"
@@ -19,8 +20,11 @@ const implementation = "moq-relay-go"
 // moq-lite-03/04 protocols the version is fixed by ALPN and there is no
 // handshake; with "moql" (or no protocol) the client's SETUP picks it.
 func Accept(ctx context.Context, conn transport.Session, cfg moqt.SessionConfig) (*Session, error) {
-	path := conn.Path()
+	path, query := conn.Path(), conn.Query()
 	if v, ok := VersionFromALPN(conn.Protocol()); ok {
+		if err := authenticate(conn, &cfg, path, query); err != nil {
+			return nil, err
+		}
 		s := newSession(conn, v, path, cfg)
 		s.start()
 		return s, nil
@@ -43,8 +47,13 @@ func Accept(ctx context.Context, conn transport.Session, cfg moqt.SessionConfig)
 		return nil, fmt.Errorf("lite: %w", err)
 	}
 	if p, ok := setup.Params.Path(); ok && path == "" {
-		// Raw QUIC carries no request URI; the SETUP Path parameter does.
+		// Raw QUIC carries no request URI; the SETUP Path parameter does,
+		// with the query (a token) after a '?'.
+		p, query, _ = strings.Cut(p, "?")
 		path = moqt.CleanPath(p)
+	}
+	if err := authenticate(conn, &cfg, path, query); err != nil {
+		return nil, err
 	}
 	reply := ServerSetup{Version: v}
 	reply.Params.SetBytes(ParamImplementation, []byte(implementation))
@@ -60,13 +69,34 @@ func Accept(ctx context.Context, conn transport.Session, cfg moqt.SessionConfig)
 	return s, nil
 }
 
+// authenticate runs cfg.Authenticate, refusing the connection on error.
+func authenticate(conn transport.Session, cfg *moqt.SessionConfig, path, query string) error {
+	if cfg.Authenticate == nil {
+		return nil
+	}
+	authz, err := cfg.Authenticate(path, query)
+	if err != nil {
+		_ = conn.CloseWithError(uint32(wire.CodeUnauthorized), "unauthorized")
+		return fmt.Errorf("lite: %w", &wire.Error{Code: wire.CodeUnauthorized, Reason: err.Error()})
+	}
+	cfg.Authorizer = authz
+	return nil
+}
+
 // Connect runs the client side of a moq-lite session on conn. path is the
 // scope to request when the binding has no URI of its own (raw QUIC).
 func Connect(ctx context.Context, conn transport.Session, path string, cfg moqt.SessionConfig) (*Session, error) {
+	path, query, _ := strings.Cut(path, "?")
 	path = moqt.CleanPath(path)
+	setupPath := path // the SETUP Path parameter: the path, then any query (a token)
+	if query != "" {
+		setupPath += "?" + query
+	}
+	// Raw QUIC has no request URI; WebTransport's carries path and query.
+	inSetup := conn.Kind() == transport.KindQUIC && setupPath != ""
 	if v, ok := VersionFromALPN(conn.Protocol()); ok {
-		if conn.Path() == "" && path != "" {
-			return nil, fmt.Errorf("lite: %s over %s cannot carry path %q; offer %q to send it in SETUP", v, conn.Kind(), path, ProtocolMoql)
+		if inSetup {
+			return nil, fmt.Errorf("lite: %s over %s cannot carry path %q; offer %q to send it in SETUP", v, conn.Kind(), setupPath, ProtocolMoql)
 		}
 		s := newSession(conn, v, path, cfg)
 		s.start()
@@ -77,8 +107,8 @@ func Connect(ctx context.Context, conn transport.Session, path string, cfg moqt.
 		return nil, fmt.Errorf("lite: open setup stream: %w", err)
 	}
 	hello := ClientSetup{Versions: slices.Clone(Supported)}
-	if conn.Path() == "" && path != "" {
-		hello.Params.SetBytes(ParamPath, []byte(path))
+	if inSetup {
+		hello.Params.SetBytes(ParamPath, []byte(setupPath))
 	}
 	hello.Params.SetBytes(ParamImplementation, []byte(implementation))
 	buf := wire.AppendVarint(nil, uint64(StreamClientCompat))

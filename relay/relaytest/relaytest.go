@@ -32,6 +32,8 @@ type Options struct {
 	HandshakeTimeout time.Duration
 	// Caps, as in relay.Options (0: none).
 	MaxSessions, MaxSessionsPerIP, MaxAnnouncements int
+	// Authenticate, as in relay.Options.
+	Authenticate func(path, query string) (moqt.Authorizer, error)
 	// MaxStreams caps each session's open streams of each direction
 	// (0: the transport default).
 	MaxStreams int64
@@ -69,6 +71,7 @@ func Start(t testing.TB, opts Options) *Relay {
 		MaxSessions:      opts.MaxSessions,
 		MaxSessionsPerIP: opts.MaxSessionsPerIP,
 		MaxAnnouncements: opts.MaxAnnouncements,
+		Authenticate:     opts.Authenticate,
 		Logger:           opts.Logger.Named("relay"),
 	})
 	served := make(chan error, 1)
