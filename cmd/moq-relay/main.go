@@ -43,6 +43,6 @@ Run with no command it serves, like "moq-relay serve".`,
 	}
 	root.PersistentFlags().StringVar(&configPath, "config", "", "TOML configuration file [env MOQ_CONFIG]")
 	bindServeFlags(root)
-	root.AddCommand(newServeCmd(&configPath), newVersionCmd())
+	root.AddCommand(newServeCmd(&configPath), newVersionCmd(), newTokenCmd())
 	return root
 }
