@@ -18,10 +18,22 @@ type Config struct {
 	Relay   RelayConfig   `toml:"relay"`
 	Cluster ClusterConfig `toml:"cluster"`
 	Limits  LimitsConfig  `toml:"limits"`
+	Auth    AuthConfig    `toml:"auth"`
 
-	// Reserved: [auth] (publish/subscribe tokens) is added here by a later
-	// change. New fields get env-variable support automatically; flags and
-	// aliases go in aliases.go.
+	// New fields get env-variable support automatically; flags and aliases
+	// go in aliases.go.
+}
+
+// AuthConfig turns on JWT checks of client sessions (token in the URL
+// query as ?jwt=…). With neither key nor key_dir set, every session may do
+// everything.
+type AuthConfig struct {
+	Key    string `toml:"key"`     // verification key file: JWK, or PEM for ES256/EdDSA
+	KeyDir string `toml:"key_dir"` // directory of key files named by their kid
+	// Prefixes sessions without a token may read (subscribe, see
+	// announcements) and write (publish); empty: none.
+	PublicRead  []string `toml:"public_read"`
+	PublicWrite []string `toml:"public_write"`
 }
 
 // LimitsConfig caps what clients can take from a node; 0 means no cap.

@@ -87,7 +87,7 @@ type SessionConfig struct {
 	// Authorizer replaces Authorizer; an error refuses the session with
 	// wire.CodeUnauthorized.
 	Authenticate func(path, query string) (Authorizer, error)
-	Logger     *zap.Logger
+	Logger       *zap.Logger
 }
 
 // DefaultMaxInFlightGroups is the default SessionConfig.MaxInFlightGroups.

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/moq-cluster/moq-relay/config"
 	"github.com/moq-cluster/moq-relay/moqt"
 	"github.com/moq-cluster/moq-relay/relay"
+	"github.com/moq-cluster/moq-relay/relay/auth"
 	"github.com/moq-cluster/moq-relay/transport"
 )
 
@@ -69,7 +71,12 @@ func runServe(cmd *cobra.Command, configPath string) error {
 	defer ln.Close()
 
 	sessCfg := sessionConfig(cfg)
+	authenticate, err := sessionAuth(cfg.Auth)
+	if err != nil {
+		return err
+	}
 	srv := relay.New(relay.Options{
+		Authenticate:     authenticate,
 		Listener:         ln,
 		Session:          sessCfg,
 		HandshakeTimeout: cfg.Server.HandshakeTimeout.Std(),
@@ -185,4 +192,23 @@ func startCluster(cfg *config.Config, ln *transport.Listener, srv *relay.Server,
 		},
 		Logger: log,
 	})
+}
+
+// sessionAuth checks a session's ?jwt= token against [auth]; nil when auth
+// is off (no key configured).
+func sessionAuth(c config.AuthConfig) (func(path, query string) (moqt.Authorizer, error), error) {
+	a, err := auth.New(auth.Options{Key: c.Key, KeyDir: c.KeyDir, PublicRead: c.PublicRead, PublicWrite: c.PublicWrite})
+	if err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	if !a.Enabled() {
+		return nil, nil
+	}
+	return func(path, query string) (moqt.Authorizer, error) {
+		q, err := url.ParseQuery(query)
+		if err != nil {
+			return nil, fmt.Errorf("%w: bad query: %v", auth.ErrUnauthorized, err)
+		}
+		return a.Authorize(path, q.Get("jwt"))
+	}, nil
 }

@@ -3,8 +3,8 @@ package lite
 import (
 	"context"
 	"fmt"
-	"strings"
 	"slices"
+	"strings"
 
 	"go.uber.org/zap"
 
