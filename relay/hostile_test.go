@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -154,4 +155,48 @@ func TestHostileClientsHitTheirLimits(t *testing.T) {
 		}
 		progress(t)
 	})
+}
+
+// A subscriber that never reads does not make the relay hold more than its
+// bounded cache: 50 MB pass through while it is stuck, and the heap after
+// the run stays within a few cache-fulls of where it started.
+func TestStalledSubscriberMemoryBounded(t *testing.T) {
+	const (
+		cacheGroups = 4
+		groupSize   = 4 * (64 << 10) // 4 frames of 64 KiB
+		groups      = 200            // 50 MiB in all
+	)
+	r := relaytest.Start(t, relaytest.Options{Session: moqt.SessionConfig{Track: moqt.TrackOptions{CacheGroups: cacheGroups}}})
+	pub := newPublisher(t, "live", "video")
+	r.Connect(t, r.QUICURL(""), moqt.SessionConfig{Origin: pub.origin})
+	healthy := r.Connect(t, r.QUICURL(""), moqt.SessionConfig{})
+	waitAnnounced(t, healthy, "live")
+	reader := subscribe(t, healthy, "live", "video")
+
+	stalled := rawClient(t, r, "moq-lite-04")
+	str := sendBidi(t, stalled, bidi(lite.StreamSubscribe, subscribeMsg(0, "live", "video")))
+	if resp, err := lite.ReadSubscribeResponse(wire.NewReader(str), lite.Lite04); err != nil || resp.Type != lite.ResponseOK {
+		t.Fatalf("stalled subscriber's subscribe: %+v, %v", resp, err)
+	}
+
+	heap := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	before := heap()
+	runFanout(t, pub, []*moqt.TrackReader{reader}, groups, 4, 64<<10)
+	after := heap()
+	// Caches: the relay's track (cacheGroups), the publisher's and the
+	// healthy subscriber's (a few groups each), plus QUIC buffers.
+	bound := uint64(4*cacheGroups*groupSize + 8<<20)
+	t.Logf("heap %d MiB before, %d MiB after %d MiB through a stalled subscriber (bound +%d MiB)",
+		before>>20, after>>20, groups*groupSize>>20, bound>>20)
+	if after > before+bound {
+		t.Fatalf("heap grew by %d MiB, more than the %d MiB bound", (after-before)>>20, bound>>20)
+	}
+	if stalled.Context().Err() != nil {
+		t.Fatalf("the relay closed the stalled session: %v", stalled.Err())
+	}
 }
