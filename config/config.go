@@ -46,6 +46,10 @@ type LimitsConfig struct {
 	MaxStreamsPerSession       int `toml:"max_streams_per_session"`
 	MaxSubscriptionsPerSession int `toml:"max_subscriptions_per_session"`
 	MaxAnnouncementsPerSession int `toml:"max_announcements_per_session"`
+	// Bytes cached by all tracks on the node together; beyond it the oldest
+	// groups are evicted first, whatever their track. 0: no node-wide cap
+	// (each track is still bounded by relay.cache_groups and cache_max_age).
+	MaxCacheBytes int64 `toml:"max_cache_bytes"`
 }
 
 // ServerConfig is the listener: one host:port serves QUIC and WebTransport

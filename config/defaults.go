@@ -38,6 +38,7 @@ func Default() *Config {
 			MaxStreamsPerSession:       transport.DefaultMaxIncomingStreams,
 			MaxSubscriptionsPerSession: 1000,
 			MaxAnnouncementsPerSession: 1000,
+			MaxCacheBytes:              1 << 30,
 		},
 		Cluster: ClusterConfig{
 			Sync: SyncConfig{

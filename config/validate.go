@@ -39,6 +39,9 @@ func (c *Config) Validate() error {
 	p.atLeast("limits.max_streams_per_session", c.Limits.MaxStreamsPerSession, 1)
 	p.atLeast("limits.max_subscriptions_per_session", c.Limits.MaxSubscriptionsPerSession, 0)
 	p.atLeast("limits.max_announcements_per_session", c.Limits.MaxAnnouncementsPerSession, 0)
+	if c.Limits.MaxCacheBytes < 0 {
+		p.addf("limits.max_cache_bytes", "must not be negative, got %d", c.Limits.MaxCacheBytes)
+	}
 	return errors.Join(p...)
 }
 

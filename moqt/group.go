@@ -19,7 +19,8 @@ type Group struct {
 	frames [][]byte
 	bytes  int
 	done   bool
-	err    error // non-nil when aborted
+	err    error        // non-nil when aborted
+	budget *CacheBudget // charged for bytes while cached; nil once evicted
 	wake   notifier
 }
 
@@ -56,20 +57,39 @@ func (g *Group) Reader() *GroupReader { return &GroupReader{g: g} }
 
 func (g *Group) write(p []byte) error {
 	g.mu.Lock()
-	defer g.mu.Unlock()
 	if g.done {
+		g.mu.Unlock()
 		return ErrClosed
 	}
 	if g.limits.MaxFrameSize > 0 && len(p) > g.limits.MaxFrameSize {
+		g.mu.Unlock()
 		return ErrFrameTooLarge
 	}
 	if g.limits.MaxGroupSize > 0 && g.bytes+len(p) > g.limits.MaxGroupSize {
+		g.mu.Unlock()
 		return ErrGroupTooLarge
 	}
 	g.frames = append(g.frames, p)
 	g.bytes += len(p)
 	g.wake.broadcast()
+	b := g.budget
+	over := b != nil && b.charge(len(p))
+	g.mu.Unlock()
+	if over {
+		b.evict() // without g.mu: eviction locks tracks and groups
+	}
 	return nil
+}
+
+// uncharge gives the group's bytes back to its budget when it leaves the
+// cache; later writes to it are not charged.
+func (g *Group) uncharge() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.budget != nil {
+		g.budget.refund(g.bytes)
+		g.budget = nil
+	}
 }
 
 func (g *Group) finish(err error) {

@@ -28,6 +28,9 @@ type TrackOptions struct {
 	// (default DefaultCacheMaxAge; negative disables the age bound).
 	CacheMaxAge time.Duration
 	Limits      Limits
+	// Budget, when set, is shared by many tracks and bounds their cached
+	// bytes together, evicting the oldest groups first.
+	Budget *CacheBudget
 	// Now is the clock used for ages; nil means time.Now.
 	Now func() time.Time
 }
@@ -203,9 +206,22 @@ func (t *Track) evictLocked() {
 }
 
 func (t *Track) dropFrontLocked() {
+	t.log[0].uncharge()
 	t.log[0] = nil
 	t.log = t.log[1:]
 	t.base++
+}
+
+// evictGroup drops g for the cache budget if it is still cached. Groups
+// leave in arrival order, so g can only be at the front.
+func (t *Track) evictGroup(g *Group) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.log) > 0 && t.log[0] == g {
+		t.dropFrontLocked()
+	} else {
+		g.uncharge() // left with its track (closed and gone) or already dropped
+	}
 }
 
 func (t *Track) appendLocked(seq uint64) (*GroupWriter, error) {
@@ -218,6 +234,10 @@ func (t *Track) appendLocked(seq uint64) (*GroupWriter, error) {
 		}
 	}
 	g := newGroup(seq, t.opts.Limits, t.opts.Now())
+	if b := t.opts.Budget; b != nil {
+		g.budget = b
+		b.enqueue(t, g)
+	}
 	t.log = append(t.log, g)
 	if !t.hasSeq || seq > t.maxSeq {
 		t.maxSeq, t.hasSeq = seq, true

@@ -200,3 +200,27 @@ func TestStalledSubscriberMemoryBounded(t *testing.T) {
 		t.Fatalf("the relay closed the stalled session: %v", stalled.Err())
 	}
 }
+
+// The node-wide cache budget holds across sessions and tracks while frames
+// keep flowing.
+func TestNodeCacheBudget(t *testing.T) {
+	const max = 1 << 20
+	budget := moqt.NewCacheBudget(max)
+	r := relaytest.Start(t, relaytest.Options{Session: moqt.SessionConfig{Track: moqt.TrackOptions{Budget: budget}}})
+	var readers []*moqt.TrackReader
+	var pubs []*publisher
+	for i := range 2 {
+		pub := newPublisher(t, fmt.Sprint("live", i), "video")
+		r.Connect(t, r.QUICURL(""), moqt.SessionConfig{Origin: pub.origin})
+		sub := r.Connect(t, r.QUICURL(""), moqt.SessionConfig{})
+		waitAnnounced(t, sub, fmt.Sprint("live", i))
+		readers = append(readers, subscribe(t, sub, fmt.Sprint("live", i), "video"))
+		pubs = append(pubs, pub)
+	}
+	for i, pub := range pubs {
+		runFanout(t, pub, readers[i:i+1], 40, 4, 64<<10) // 10 MiB each through a 1 MiB cache
+		if used := budget.Used(); used > max {
+			t.Fatalf("relay caches %d bytes, over its %d byte budget", used, max)
+		}
+	}
+}

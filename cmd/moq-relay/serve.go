@@ -118,6 +118,7 @@ func sessionConfig(cfg *config.Config) moqt.SessionConfig {
 				MaxFrameSize: int(cfg.Relay.MaxFrameSize),
 				MaxGroupSize: int(cfg.Relay.MaxGroupSize),
 			},
+			Budget: cacheBudget(cfg.Limits.MaxCacheBytes),
 		},
 		MaxSubscriptions: cfg.Limits.MaxSubscriptionsPerSession,
 		HopID:            randomHopID(),
@@ -211,4 +212,12 @@ func sessionAuth(c config.AuthConfig) (func(path, query string) (moqt.Authorizer
 		}
 		return a.Authorize(path, q.Get("jwt"))
 	}, nil
+}
+
+// cacheBudget is the node-wide cache bound shared by every track (nil: none).
+func cacheBudget(max int64) *moqt.CacheBudget {
+	if max <= 0 {
+		return nil
+	}
+	return moqt.NewCacheBudget(max)
 }
