@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
@@ -147,7 +146,7 @@ type accepted struct {
 // acceptHello reads and checks the Hello on a new cluster connection. On
 // failure it has closed the connection with the reason and returns an error
 // for the log.
-func acceptHello(ctx context.Context, conn transport.Session, token string) (*accepted, error) {
+func acceptHello(ctx context.Context, conn transport.Session, checkToken func(string) error) (*accepted, error) {
 	str, err := conn.AcceptStream(ctx)
 	if err != nil {
 		_ = conn.CloseWithError(proto.CodeProtocolViolation, "no control stream")
@@ -173,13 +172,9 @@ func acceptHello(ctx context.Context, conn transport.Session, token string) (*ac
 		_ = conn.CloseWithError(proto.CodeVersion, fmt.Sprintf("cluster protocol version %d not supported (want %d)", hello.Version, proto.Version))
 		return nil, fmt.Errorf("node %q speaks cluster protocol version %d", hello.NodeID, hello.Version)
 	}
-	if subtle.ConstantTimeCompare([]byte(hello.Token), []byte(token)) != 1 {
-		reason := "wrong cluster token"
-		if hello.Token == "" {
-			reason = "missing cluster token"
-		}
-		_ = conn.CloseWithError(proto.CodeUnauthorized, reason)
-		return nil, fmt.Errorf("node %q refused: %s", hello.NodeID, reason)
+	if err := checkToken(hello.Token); err != nil {
+		_ = conn.CloseWithError(proto.CodeUnauthorized, err.Error())
+		return nil, fmt.Errorf("node %q refused: %w", hello.NodeID, err)
 	}
 	if hello.NodeID == "" {
 		_ = conn.CloseWithError(proto.CodeProtocolViolation, "empty node id")

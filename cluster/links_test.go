@@ -3,12 +3,17 @@ package cluster_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -16,8 +21,11 @@ import (
 
 	"github.com/moq-cluster/moq-relay/cluster"
 	"github.com/moq-cluster/moq-relay/cluster/clustertest"
+	"github.com/moq-cluster/moq-relay/cluster/proto"
 	"github.com/moq-cluster/moq-relay/moqt"
 	"github.com/moq-cluster/moq-relay/moqt/wire"
+	"github.com/moq-cluster/moq-relay/relay/auth"
+	"github.com/moq-cluster/moq-relay/transport"
 )
 
 // observed is a logger whose entries the test can search.
@@ -262,5 +270,68 @@ func TestSixteenNodes(t *testing.T) {
 	}
 	if got := clustertest.OfflineThreshold; got <= clustertest.SuspectThreshold {
 		t.Fatal("bad test thresholds")
+	}
+}
+
+// With JWT cluster credentials, a node presents a token with cluster: true;
+// a valid token without it (a viewer's) is refused, at the root and at a
+// peer.
+func TestClusterJWT(t *testing.T) {
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "key.jwk")
+	jwk, err := auth.GenerateKey(auth.EdDSA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, jwk, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	authn, err := auth.New(auth.Options{Key: keyFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sign := func(cluster bool) string {
+		tok, err := auth.Sign(keyFile, auth.Claims{Get: []string{""}, Cluster: cluster, RegisteredClaims: jwt.RegisteredClaims{
+			ExpiresAt: jwt.NewNumericDate(time.Now().Add(time.Hour)),
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	nodeToken, viewerToken := sign(true), sign(false)
+
+	root := startNode(t, nodeOptions{ID: "root", Token: nodeToken, AcceptToken: authn.VerifyNode})
+	a := startNode(t, nodeOptions{ID: "a", Roots: []*node{root}, Token: nodeToken, AcceptToken: authn.VerifyNode})
+	viewer := startNode(t, nodeOptions{ID: "viewer", Roots: []*node{root}, Token: viewerToken, AcceptToken: authn.VerifyNode})
+	registered(t, root, a)
+	waitFor(t, 5*time.Second, "viewer-token node refused", func() bool {
+		r := viewer.Cluster.Status().Roots[0]
+		return !r.Healthy && strings.Contains(r.Error, "not a cluster node")
+	})
+
+	// A peer link presenting the viewer's token is refused by a as well.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := transport.DialQUIC(ctx, a.Listener.UDPAddr().String(), "localhost", transport.DialOptions{
+		Protocols: []string{proto.ALPN}, Fingerprints: [][32]byte{a.Cert.Fingerprint()},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseWithError(0, "")
+	str, err := conn.OpenStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	str.Write(proto.Append(nil, proto.Hello{Version: proto.Version, Purpose: proto.PurposePeer, NodeID: "imp", URL: "https://127.0.0.1:1", Token: viewerToken}))
+	select {
+	case <-conn.Context().Done():
+	case <-ctx.Done():
+		t.Fatal("peer link with a viewer token not refused")
+	}
+	var se *transport.SessionError
+	if !errors.As(conn.Err(), &se) || se.Code != proto.CodeUnauthorized || !strings.Contains(se.Reason, "not a cluster node") {
+		t.Fatalf("peer link closed with %v, want unauthorized: not a cluster node's", conn.Err())
 	}
 }

@@ -9,6 +9,7 @@ package cluster
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"slices"
@@ -30,7 +31,10 @@ type Options struct {
 	ID    string   // this node's id; unique in the cluster
 	URL   string   // where other nodes reach this one
 	Roots []string // root URLs to join; none makes this node a root
-	Token string   // shared cluster secret every node presents
+	Token string   // this node's credential: the shared cluster secret, or a cluster JWT
+	// AcceptToken, when set, checks the credential another node presents
+	// (e.g. a JWT with cluster: true) instead of comparing it with Token.
+	AcceptToken func(token string) error
 
 	Listener *transport.Listener // the relay's listener: the cluster ALPN and /cluster are added to it
 	Origin   *moqt.Origin        // the relay's origin: local broadcasts are announced, remote ones resolved into it
@@ -141,7 +145,7 @@ func New(opts Options) (*Node, error) {
 		role = "root"
 	}
 	n.log.Info("cluster node started", zap.String("role", role), zap.String("url", opts.URL), zap.Strings("roots", opts.Roots))
-	if opts.Token == "" {
+	if opts.Token == "" && opts.AcceptToken == nil {
 		n.log.Warn("no cluster token: any node that reaches this port may join the cluster or pull its broadcasts; set --cluster-token")
 	}
 	return n, nil
@@ -219,6 +223,21 @@ func (n *Node) watchLocal() {
 	}
 }
 
+// checkToken accepts another node's credential: AcceptToken's verdict, or
+// a constant-time comparison with the shared secret.
+func (n *Node) checkToken(token string) error {
+	if n.opts.AcceptToken != nil {
+		return n.opts.AcceptToken(token)
+	}
+	if subtle.ConstantTimeCompare([]byte(token), []byte(n.opts.Token)) != 1 {
+		if token == "" {
+			return errors.New("missing cluster token")
+		}
+		return errors.New("wrong cluster token")
+	}
+	return nil
+}
+
 // serveConn is the listener's handler for the cluster ALPN.
 func (n *Node) serveConn(ctx context.Context, qc *quic.Conn) {
 	conn := transport.WrapQUIC(qc)
@@ -229,7 +248,7 @@ func (n *Node) serveConn(ctx context.Context, qc *quic.Conn) {
 	defer n.untrack(conn)
 	log := n.log.With(zap.Stringer("remote", conn.RemoteAddr()))
 	hsCtx, cancel := context.WithTimeout(ctx, n.opts.EstablishTimeout)
-	a, err := acceptHello(hsCtx, conn, n.opts.Token)
+	a, err := acceptHello(hsCtx, conn, n.checkToken)
 	cancel()
 	if err != nil {
 		log.Warn("cluster connection refused", zap.Error(err))

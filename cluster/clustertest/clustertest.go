@@ -36,6 +36,8 @@ type Options struct {
 	Roots    []*Node  // roots to join (none: this node is a root)
 	RootURLs []string // more roots, by URL
 	Token    string
+	// AcceptToken, as in cluster.Options.
+	AcceptToken func(string) error
 	// URL overrides the advertised URL (default: NodeURL), e.g. to
 	// advertise an address where nothing answers.
 	URL string
@@ -80,6 +82,7 @@ func Start(t testing.TB, o Options) *Node {
 		URL:               o.URL,
 		Roots:             roots,
 		Token:             o.Token,
+		AcceptToken:       o.AcceptToken,
 		Listener:          r.Listener,
 		Origin:            r.Server.Origin(),
 		HeartbeatInterval: Heartbeat,

@@ -71,12 +71,13 @@ func runServe(cmd *cobra.Command, configPath string) error {
 	defer ln.Close()
 
 	sessCfg := sessionConfig(cfg)
-	authenticate, err := sessionAuth(cfg.Auth)
+	authn, err := auth.New(auth.Options{Key: cfg.Auth.Key, KeyDir: cfg.Auth.KeyDir,
+		PublicRead: cfg.Auth.PublicRead, PublicWrite: cfg.Auth.PublicWrite})
 	if err != nil {
-		return err
+		return fmt.Errorf("auth: %w", err)
 	}
 	srv := relay.New(relay.Options{
-		Authenticate:     authenticate,
+		Authenticate:     sessionAuth(authn),
 		Listener:         ln,
 		Session:          sessCfg,
 		HandshakeTimeout: cfg.Server.HandshakeTimeout.Std(),
@@ -85,7 +86,7 @@ func runServe(cmd *cobra.Command, configPath string) error {
 		MaxAnnouncements: cfg.Limits.MaxAnnouncementsPerSession,
 		Logger:           log.Named("relay"),
 	})
-	node, err := startCluster(cfg, ln, srv, sessCfg, log.Named("cluster"))
+	node, err := startCluster(cfg, ln, srv, sessCfg, authn, log.Named("cluster"))
 	if err != nil {
 		srv.Close()
 		return err
@@ -153,7 +154,9 @@ func loadCertificate(c config.TLSConfig) (*transport.CertStore, error) {
 
 // startCluster joins (or, with no roots, becomes) the cluster root. Every
 // node runs the cluster: a standalone relay is a root with no leaves.
-func startCluster(cfg *config.Config, ln *transport.Listener, srv *relay.Server, sess moqt.SessionConfig, log *zap.Logger) (*cluster.Node, error) {
+// With [auth] keys, nodes present and accept JWTs with cluster: true
+// (--cluster-token holds this node's); without, the shared secret.
+func startCluster(cfg *config.Config, ln *transport.Listener, srv *relay.Server, sess moqt.SessionConfig, authn *auth.Authenticator, log *zap.Logger) (*cluster.Node, error) {
 	c := cfg.Cluster
 	token := ""
 	if c.TokenFile != "" {
@@ -170,8 +173,13 @@ func startCluster(cfg *config.Config, ln *transport.Listener, srv *relay.Server,
 	if id == "" {
 		id = ln.UDPAddr().String()
 	}
+	var acceptToken func(string) error
+	if authn.Enabled() {
+		acceptToken = authn.VerifyNode
+	}
 	cpu := newCPUMeter()
 	return cluster.New(cluster.Options{
+		AcceptToken:         acceptToken,
 		ID:                  id,
 		URL:                 c.NodeURL(),
 		Roots:               c.Roots(),
@@ -197,13 +205,9 @@ func startCluster(cfg *config.Config, ln *transport.Listener, srv *relay.Server,
 
 // sessionAuth checks a session's ?jwt= token against [auth]; nil when auth
 // is off (no key configured).
-func sessionAuth(c config.AuthConfig) (func(path, query string) (moqt.Authorizer, error), error) {
-	a, err := auth.New(auth.Options{Key: c.Key, KeyDir: c.KeyDir, PublicRead: c.PublicRead, PublicWrite: c.PublicWrite})
-	if err != nil {
-		return nil, fmt.Errorf("auth: %w", err)
-	}
+func sessionAuth(a *auth.Authenticator) func(path, query string) (moqt.Authorizer, error) {
 	if !a.Enabled() {
-		return nil, nil
+		return nil
 	}
 	return func(path, query string) (moqt.Authorizer, error) {
 		q, err := url.ParseQuery(query)
@@ -211,7 +215,7 @@ func sessionAuth(c config.AuthConfig) (func(path, query string) (moqt.Authorizer
 			return nil, fmt.Errorf("%w: bad query: %v", auth.ErrUnauthorized, err)
 		}
 		return a.Authorize(path, q.Get("jwt"))
-	}, nil
+	}
 }
 
 // cacheBudget is the node-wide cache bound shared by every track (nil: none).

@@ -87,3 +87,24 @@ func (a *Authenticator) Authorize(sessionPath, token string) (Permissions, error
 	}
 	return claims.Permissions(), nil
 }
+
+// ErrNotCluster refuses a valid token that lacks the cluster claim where a
+// relay node's credential is needed.
+var ErrNotCluster = fmt.Errorf("%w: token is not a cluster node's (no cluster claim)", ErrUnauthorized)
+
+// VerifyNode checks a token another relay node presents: it must verify and
+// carry cluster: true. With authentication off it fails: there is nothing
+// to check a node's token against.
+func (a *Authenticator) VerifyNode(token string) error {
+	if !a.Enabled() {
+		return fmt.Errorf("%w: no keys configured", ErrUnauthorized)
+	}
+	claims, err := a.verifier.Verify(token)
+	if err != nil {
+		return err
+	}
+	if !claims.Cluster {
+		return ErrNotCluster
+	}
+	return nil
+}
