@@ -2,6 +2,8 @@ package auth
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
@@ -278,5 +280,45 @@ func TestPublicPermissionsAreCopies(t *testing.T) {
 	again, _ := a.Authorize("", "")
 	if !reflect.DeepEqual(again.Get, list("demo")) {
 		t.Fatalf("changing returned permissions changed the authenticator's: %v", again.Get)
+	}
+}
+
+func TestVerifyNode(t *testing.T) {
+	keyFile := filepath.Join(t.TempDir(), "k.jwk")
+	jwk, err := GenerateKey(HS256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, jwk, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sign := func(cluster bool, ttl time.Duration) string {
+		tok, err := Sign(keyFile, Claims{Get: []string{""}, Cluster: cluster,
+			RegisteredClaims: jwt.RegisteredClaims{ExpiresAt: jwt.NewNumericDate(time.Now().Add(ttl))}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	a, err := New(Options{Key: keyFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.VerifyNode(sign(true, time.Hour)); err != nil {
+		t.Errorf("node token refused: %v", err)
+	}
+	for name, tc := range map[string]struct {
+		a     *Authenticator
+		token string
+		want  error
+	}{
+		"viewer token":  {a, sign(false, time.Hour), ErrNotCluster},
+		"expired":       {a, sign(true, -time.Hour), ErrExpired},
+		"garbage":       {a, "x.y.z", ErrMalformed},
+		"auth disabled": {nil, sign(true, time.Hour), ErrUnauthorized},
+	} {
+		if err := tc.a.VerifyNode(tc.token); !errors.Is(err, tc.want) || !errors.Is(err, ErrUnauthorized) {
+			t.Errorf("%s: %v, want %v", name, err, tc.want)
+		}
 	}
 }
