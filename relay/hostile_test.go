@@ -224,3 +224,82 @@ func TestNodeCacheBudget(t *testing.T) {
 		}
 	}
 }
+
+// A publisher that declares a 1 GiB frame is closed with "too large" as soon
+// as the frame's size is read, before any of it is buffered.
+func TestGigabyteFrameRefused(t *testing.T) {
+	r := relaytest.Start(t, relaytest.Options{})
+	progress := startHealthyFlow(t, r)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	// A hand-driven moq-lite-04 publisher of broadcast "giant".
+	pub := rawClient(t, r, "moq-lite-04")
+	announceStr, err := pub.AcceptStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ar := wire.NewReader(announceStr)
+	if typ, err := ar.Varint(); err != nil || lite.StreamType(typ) != lite.StreamAnnounce {
+		t.Fatalf("relay's first stream: type %d, %v; want announce", typ, err)
+	}
+	var interest lite.AnnounceInterest
+	if err := lite.ReadMessage(ar, lite.Lite04, &interest); err != nil {
+		t.Fatal(err)
+	}
+	ann := lite.Announce{Active: true, Suffix: "giant"}
+	if _, err := announceStr.Write(ann.AppendTo(nil, lite.Lite04)); err != nil {
+		t.Fatal(err)
+	}
+
+	watcher := r.Connect(t, r.QUICURL(""), moqt.SessionConfig{})
+	waitAnnounced(t, watcher, "giant")
+	rd := subscribe(t, watcher, "giant", "t")
+
+	subStr, err := pub.AcceptStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sr := wire.NewReader(subStr)
+	if typ, err := sr.Varint(); err != nil || lite.StreamType(typ) != lite.StreamSubscribe {
+		t.Fatalf("relay's subscribe stream: type %d, %v", typ, err)
+	}
+	var req lite.Subscribe
+	if err := lite.ReadMessage(sr, lite.Lite04, &req); err != nil {
+		t.Fatal(err)
+	}
+	okResp := lite.SubscribeResponse{Type: lite.ResponseOK}
+	if _, err := subStr.Write(okResp.AppendTo(nil, lite.Lite04)); err != nil {
+		t.Fatal(err)
+	}
+
+	heap := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	before := heap()
+	group, err := pub.OpenUniStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hdr := lite.GroupHeader{SubscribeID: req.ID, Sequence: 0}
+	b := hdr.AppendTo(wire.AppendVarint(nil, uint64(lite.UniStreamGroup)), lite.Lite04)
+	b = wire.AppendVarint(b, 1<<30) // a 1 GiB frame...
+	b = append(b, make([]byte, 4096)...)
+	if _, err := group.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	se := waitClosed(t, pub)
+	if wire.Code(se.Code) != wire.CodeTooLarge {
+		t.Fatalf("publisher closed with %v (%q), want too large", wire.Code(se.Code), se.Reason)
+	}
+	if grew := int64(heap()) - int64(before); grew > 16<<20 {
+		t.Errorf("heap grew by %d MiB for a declared 1 GiB frame", grew>>20)
+	}
+	if g, err := rd.NextGroup(ctx); err == nil {
+		t.Fatalf("watcher got group %d of the refused frame", g.Sequence())
+	}
+	progress(t)
+}
