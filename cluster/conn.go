@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -55,7 +57,9 @@ func codeName(c uint32) string {
 type dialer struct {
 	hello            proto.Hello // NodeID, URL, Token of this node
 	handshakeTimeout time.Duration
-	idleTimeout      time.Duration // 0: transport default; keepalive at a third of it
+	idleTimeout      time.Duration    // 0: transport default; keepalive at a third of it
+	rootCAs          *x509.CertPool   // mTLS: verify nodes against it, whatever the scheme
+	cert             *tls.Certificate // mTLS: presented to the node dialed
 }
 
 // dial connects to the node at rawURL, sends Hello with purpose and waits for
@@ -67,7 +71,12 @@ func (d *dialer) dial(ctx context.Context, rawURL string, purpose proto.Purpose)
 		return nil, nil, nil, none, fmt.Errorf("parse node url %q: %w", rawURL, err)
 	}
 	opts := transport.DialOptions{Protocols: []string{proto.ALPN}, HandshakeTimeout: d.handshakeTimeout, IdleTimeout: d.idleTimeout}
-	if u.Scheme == "http" {
+	if d.cert != nil {
+		opts.Certificates = []tls.Certificate{*d.cert}
+	}
+	if d.rootCAs != nil {
+		opts.RootCAs = d.rootCAs
+	} else if u.Scheme == "http" {
 		// Development: trust the certificate hash the node serves over
 		// plain HTTP on the same port, as browsers do with @moq/lite.
 		fp, err := transport.FetchFingerprint(ctx, rawURL)

@@ -10,6 +10,8 @@ package cluster
 import (
 	"context"
 	"crypto/subtle"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"slices"
@@ -32,6 +34,13 @@ type Options struct {
 	URL   string   // where other nodes reach this one
 	Roots []string // root URLs to join; none makes this node a root
 	Token string   // this node's credential: the shared cluster secret, or a cluster JWT
+	// RootCAs turns on mTLS between nodes: other nodes' certificates are
+	// verified against it (whatever the URL scheme), this node presents
+	// ClientCert when it dials, and a node is accepted only if its
+	// certificate names it (common name or DNS name = its node id). The
+	// listener must require client certificates for proto.ALPN.
+	RootCAs    *x509.CertPool
+	ClientCert *tls.Certificate
 	// AcceptToken, when set, checks the credential another node presents
 	// (e.g. a JWT with cluster: true) instead of comparing it with Token.
 	AcceptToken func(token string) error
@@ -111,11 +120,12 @@ func New(opts Options) (*Node, error) {
 		opts.Logger = zap.NewNop()
 	}
 	n := &Node{
-		opts:   opts,
-		log:    opts.Logger.With(zap.String("node", opts.ID)),
-		dialer: &dialer{hello: proto.Hello{NodeID: opts.ID, URL: opts.URL, Token: opts.Token}, handshakeTimeout: opts.EstablishTimeout},
+		opts: opts,
+		log:  opts.Logger.With(zap.String("node", opts.ID)),
+		dialer: &dialer{hello: proto.Hello{NodeID: opts.ID, URL: opts.URL, Token: opts.Token}, handshakeTimeout: opts.EstablishTimeout,
+			rootCAs: opts.RootCAs, cert: opts.ClientCert},
 		peerDialer: &dialer{hello: proto.Hello{NodeID: opts.ID, URL: opts.URL, Token: opts.Token}, handshakeTimeout: opts.EstablishTimeout,
-			idleTimeout: 3 * opts.HealthCheckInterval},
+			idleTimeout: 3 * opts.HealthCheckInterval, rootCAs: opts.RootCAs, cert: opts.ClientCert},
 		local:   make(map[string]bool),
 		remotes: make(map[string]*remote),
 		served:  make(map[transport.Session]struct{}),
@@ -255,6 +265,13 @@ func (n *Node) serveConn(ctx context.Context, qc *quic.Conn) {
 		return
 	}
 	log = log.With(zap.String("peer", a.hello.NodeID))
+	if n.opts.RootCAs != nil {
+		if err := certificateNames(qc, a.hello.NodeID); err != nil {
+			_ = conn.CloseWithError(proto.CodeUnauthorized, err.Error())
+			log.Warn("cluster connection refused", zap.Error(err))
+			return
+		}
+	}
 	switch a.hello.Purpose {
 	case proto.PurposeControl:
 		if n.root == nil {
@@ -269,6 +286,20 @@ func (n *Node) serveConn(ctx context.Context, qc *quic.Conn) {
 		_ = conn.CloseWithError(proto.CodeProtocolViolation, "unknown purpose")
 		log.Warn("cluster connection refused: unknown purpose", zap.Uint8("purpose", uint8(a.hello.Purpose)))
 	}
+}
+
+// certificateNames checks that the verified client certificate of an mTLS
+// connection names the node id its Hello claims.
+func certificateNames(qc *quic.Conn, id string) error {
+	certs := qc.ConnectionState().TLS.PeerCertificates
+	if len(certs) == 0 {
+		return errors.New("no client certificate")
+	}
+	leaf := certs[0]
+	if leaf.Subject.CommonName == id || slices.Contains(leaf.DNSNames, id) {
+		return nil
+	}
+	return fmt.Errorf("certificate (CN %q, DNS %v) does not name node %q", leaf.Subject.CommonName, leaf.DNSNames, id)
 }
 
 func (n *Node) track(c transport.Session) bool {

@@ -20,6 +20,7 @@ var shortcuts = []shortcut{
 	{"bind", "MOQ_BIND", "server.bind", "`host:port` to listen on: UDP for QUIC/WebTransport, TCP for the fallback"},
 	{"tls-cert", "MOQ_TLS_CERT", "server.tls.cert", "TLS certificate chain `file` (PEM)"},
 	{"tls-key", "MOQ_TLS_KEY", "server.tls.key", "TLS private key `file` (PEM)"},
+	{"tls-root", "MOQ_TLS_ROOT", "server.tls.root", "CA `file` (PEM) for mTLS between cluster nodes"},
 	{"tls-generate", "MOQ_TLS_GENERATE", "server.tls.generate", "serve a self-signed development certificate for `host` (repeatable, comma-separated)"},
 	{"log-level", "MOQ_LOG_LEVEL", "log.level", "log `level`: debug, info, warn or error"},
 	{"log-format", "MOQ_LOG_FORMAT", "log.format", "log `format`: console or json"},

@@ -73,6 +73,10 @@ type TLSConfig struct {
 	// Validity of a generated certificate; serverCertificateHashes accepts
 	// only certificates valid for less than two weeks.
 	Validity Duration `toml:"validity"`
+	// Root is a CA file (PEM) that turns on mTLS between cluster nodes: their
+	// certificates must chain to it and name the node id. Clients are
+	// unaffected.
+	Root string `toml:"root"`
 }
 
 // LogConfig selects the zap logger; see Build.

@@ -28,9 +28,11 @@ type DialOptions struct {
 	// RootCAs verifies the server otherwise (nil: system roots).
 	RootCAs            *x509.CertPool
 	InsecureSkipVerify bool
-	HandshakeTimeout   time.Duration
-	IdleTimeout        time.Duration
-	Logger             *zap.Logger
+	// Certificates are presented to servers that ask for one (mTLS).
+	Certificates     []tls.Certificate
+	HandshakeTimeout time.Duration
+	IdleTimeout      time.Duration
+	Logger           *zap.Logger
 }
 
 func (o DialOptions) tlsConfig(serverName string, nextProtos []string) *tls.Config {
@@ -40,6 +42,7 @@ func (o DialOptions) tlsConfig(serverName string, nextProtos []string) *tls.Conf
 		NextProtos:         nextProtos,
 		RootCAs:            o.RootCAs,
 		InsecureSkipVerify: o.InsecureSkipVerify,
+		Certificates:       o.Certificates,
 	}
 	if len(o.Fingerprints) > 0 {
 		// The pin replaces chain verification, as serverCertificateHashes does.

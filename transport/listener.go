@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -43,8 +44,13 @@ type ListenOptions struct {
 	// raw-QUIC ALPNs and WebTransport application protocols alike.
 	Protocols []string
 
-	HandshakeTimeout      time.Duration
-	IdleTimeout           time.Duration
+	HandshakeTimeout time.Duration
+	IdleTimeout      time.Duration
+	// ClientCAs, with ClientAuthALPNs, turns on mTLS for those protocols:
+	// a client offering only them must present a certificate that verifies
+	// against ClientCAs. Browsers and MoQ clients are unaffected.
+	ClientCAs             *x509.CertPool
+	ClientAuthALPNs       []string
 	MaxIncomingStreams    int64 // per connection
 	MaxIncomingUniStreams int64 // per connection
 	// AcceptBacklog is how many established sessions may wait for Accept;
@@ -216,7 +222,18 @@ func (l *Listener) quicConfig() *quic.Config {
 
 // tlsConfigForClient offers h3 (WebTransport), the MoQ protocols and any
 // registered protocol, computed per handshake so HandleALPN works at any time.
-func (l *Listener) tlsConfigForClient(*tls.ClientHelloInfo) (*tls.Config, error) {
+func (l *Listener) tlsConfigForClient(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+	if l.opts.ClientCAs != nil && len(hello.SupportedProtos) > 0 && allIn(hello.SupportedProtos, l.opts.ClientAuthALPNs) {
+		// A protocol that authenticates clients by certificate (mTLS):
+		// offer only those, so the client cannot fall back to another.
+		return &tls.Config{
+			MinVersion:     tls.VersionTLS13,
+			NextProtos:     l.opts.ClientAuthALPNs,
+			GetCertificate: l.opts.Certs.getCertificate,
+			ClientAuth:     tls.RequireAndVerifyClientCert,
+			ClientCAs:      l.opts.ClientCAs,
+		}, nil
+	}
 	protos := append([]string{http3.NextProtoH3}, l.opts.Protocols...)
 	l.mu.Lock()
 	for p := range l.handlers {
@@ -228,6 +245,16 @@ func (l *Listener) tlsConfigForClient(*tls.ClientHelloInfo) (*tls.Config, error)
 		NextProtos:     protos,
 		GetCertificate: l.opts.Certs.getCertificate,
 	}, nil
+}
+
+// allIn reports whether every element of xs is in set.
+func allIn(xs, set []string) bool {
+	for _, x := range xs {
+		if !slices.Contains(set, x) {
+			return false
+		}
+	}
+	return true
 }
 
 // HandleALPN serves another raw-QUIC protocol on this port.

@@ -4,6 +4,8 @@
 package clustertest
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"sync"
 	"testing"
@@ -13,7 +15,9 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/moq-cluster/moq-relay/cluster"
+	"github.com/moq-cluster/moq-relay/cluster/proto"
 	"github.com/moq-cluster/moq-relay/relay/relaytest"
+	"github.com/moq-cluster/moq-relay/transport"
 )
 
 // Liveness settings of test clusters.
@@ -38,6 +42,11 @@ type Options struct {
 	Token    string
 	// AcceptToken, as in cluster.Options.
 	AcceptToken func(string) error
+	// Cert is the node's certificate (default: a generated self-signed
+	// one). With RootCAs, nodes use mTLS: Cert is also the node's client
+	// certificate and the listener requires one on the cluster ALPN.
+	Cert    *transport.Certificate
+	RootCAs *x509.CertPool
 	// URL overrides the advertised URL (default: NodeURL), e.g. to
 	// advertise an address where nothing answers.
 	URL string
@@ -56,7 +65,11 @@ func Start(t testing.TB, o Options) *Node {
 	if o.Logger == nil {
 		o.Logger = zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
 	}
-	r := relaytest.Start(t, relaytest.Options{Logger: o.Logger})
+	ro := relaytest.Options{Logger: o.Logger, Cert: o.Cert}
+	if o.RootCAs != nil {
+		ro.ClientCAs, ro.ClientAuthALPNs = o.RootCAs, []string{proto.ALPN}
+	}
+	r := relaytest.Start(t, ro)
 	roots := append([]string(nil), o.RootURLs...)
 	for _, root := range o.Roots {
 		roots = append(roots, root.NodeURL())
@@ -83,6 +96,8 @@ func Start(t testing.TB, o Options) *Node {
 		Roots:             roots,
 		Token:             o.Token,
 		AcceptToken:       o.AcceptToken,
+		RootCAs:           o.RootCAs,
+		ClientCert:        clientCert(o),
 		Listener:          r.Listener,
 		Origin:            r.Server.Origin(),
 		HeartbeatInterval: Heartbeat,
@@ -154,4 +169,12 @@ func InDirectory(t testing.TB, root *Node, size int) {
 	WaitFor(t, 5*time.Second, fmt.Sprintf("directory size %d", size), func() bool {
 		return root.Cluster.Status().DirectorySize == size
 	})
+}
+
+// clientCert is the certificate a node presents under mTLS.
+func clientCert(o Options) *tls.Certificate {
+	if o.RootCAs == nil || o.Cert == nil {
+		return nil
+	}
+	return &o.Cert.TLS
 }

@@ -287,6 +287,8 @@ func TestServeRejectsBadConfig(t *testing.T) {
 		{"missing file", nil, []string{"--config", filepath.Join(dir, "absent.toml")}, "absent.toml"},
 		{"bad env", []string{"MOQ_LOG_FORMAT=xml"}, []string{"--tls-generate", "localhost"}, "xml"},
 		{"unknown flag", nil, []string{"--no-such-flag"}, "no-such-flag"},
+		{"missing tls root", nil, []string{"--tls-generate", "localhost", "--bind", "127.0.0.1:0", "--tls-root", filepath.Join(dir, "ca.pem")}, "ca.pem"},
+		{"tls root without a certificate", nil, []string{"--tls-generate", "localhost", "--bind", "127.0.0.1:0", "--tls-root", badTOML}, "no PEM certificate"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cmd := exec.Command(relayBinary(t), tc.args...)

@@ -2,6 +2,8 @@ package main
 
 import (
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/binary"
 	"fmt"
 	"net/url"
@@ -55,7 +57,17 @@ func runServe(cmd *cobra.Command, configPath string) error {
 	if err != nil {
 		return err
 	}
+	nodeCAs, err := loadCAs(cfg.Server.TLS.Root)
+	if err != nil {
+		return err
+	}
+	var clientAuthALPNs []string
+	if nodeCAs != nil {
+		clientAuthALPNs = []string{proto.ALPN}
+	}
 	ln, err := transport.Listen(transport.ListenOptions{
+		ClientCAs:             nodeCAs,
+		ClientAuthALPNs:       clientAuthALPNs,
 		Addr:                  cfg.Server.Bind,
 		Certs:                 certs,
 		Protocols:             moqt.Protocols(),
@@ -86,7 +98,7 @@ func runServe(cmd *cobra.Command, configPath string) error {
 		MaxAnnouncements: cfg.Limits.MaxAnnouncementsPerSession,
 		Logger:           log.Named("relay"),
 	})
-	node, err := startCluster(cfg, ln, srv, sessCfg, authn, log.Named("cluster"))
+	node, err := startCluster(cfg, ln, srv, sessCfg, authn, nodeCAs, log.Named("cluster"))
 	if err != nil {
 		srv.Close()
 		return err
@@ -156,7 +168,7 @@ func loadCertificate(c config.TLSConfig) (*transport.CertStore, error) {
 // node runs the cluster: a standalone relay is a root with no leaves.
 // With [auth] keys, nodes present and accept JWTs with cluster: true
 // (--cluster-token holds this node's); without, the shared secret.
-func startCluster(cfg *config.Config, ln *transport.Listener, srv *relay.Server, sess moqt.SessionConfig, authn *auth.Authenticator, log *zap.Logger) (*cluster.Node, error) {
+func startCluster(cfg *config.Config, ln *transport.Listener, srv *relay.Server, sess moqt.SessionConfig, authn *auth.Authenticator, nodeCAs *x509.CertPool, log *zap.Logger) (*cluster.Node, error) {
 	c := cfg.Cluster
 	token := ""
 	if c.TokenFile != "" {
@@ -177,9 +189,15 @@ func startCluster(cfg *config.Config, ln *transport.Listener, srv *relay.Server,
 	if authn.Enabled() {
 		acceptToken = authn.VerifyNode
 	}
+	var clientCert *tls.Certificate
+	if nodeCAs != nil {
+		clientCert = &ln.Certificates().Current().TLS
+	}
 	cpu := newCPUMeter()
 	return cluster.New(cluster.Options{
 		AcceptToken:         acceptToken,
+		RootCAs:             nodeCAs,
+		ClientCert:          clientCert,
 		ID:                  id,
 		URL:                 c.NodeURL(),
 		Roots:               c.Roots(),
@@ -224,4 +242,20 @@ func cacheBudget(max int64) *moqt.CacheBudget {
 		return nil
 	}
 	return moqt.NewCacheBudget(max)
+}
+
+// loadCAs reads the cluster CA file (--tls-root); nil when none is set.
+func loadCAs(file string) (*x509.CertPool, error) {
+	if file == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("tls root: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("tls root %s: no PEM certificate in it", file)
+	}
+	return pool, nil
 }

@@ -4,6 +4,7 @@ package relaytest
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"testing"
 	"time"
@@ -32,6 +33,12 @@ type Options struct {
 	HandshakeTimeout time.Duration
 	// Caps, as in relay.Options (0: none).
 	MaxSessions, MaxSessionsPerIP, MaxAnnouncements int
+	// Cert replaces the generated self-signed certificate.
+	Cert *transport.Certificate
+	// ClientCAs and ClientAuthALPNs turn on mTLS for those protocols, as in
+	// transport.ListenOptions.
+	ClientCAs       *x509.CertPool
+	ClientAuthALPNs []string
 	// Authenticate, as in relay.Options.
 	Authenticate func(path, query string) (moqt.Authorizer, error)
 	// MaxStreams caps each session's open streams of each direction
@@ -48,15 +55,20 @@ func Start(t testing.TB, opts Options) *Relay {
 	if opts.HandshakeTimeout == 0 {
 		opts.HandshakeTimeout = 5 * time.Second
 	}
-	cert, err := transport.GenerateCertificate([]string{"localhost", "127.0.0.1"}, 0)
-	if err != nil {
-		t.Fatalf("generate certificate: %v", err)
+	cert := opts.Cert
+	if cert == nil {
+		var err error
+		if cert, err = transport.GenerateCertificate([]string{"localhost", "127.0.0.1"}, 0); err != nil {
+			t.Fatalf("generate certificate: %v", err)
+		}
 	}
 	ln, err := transport.Listen(transport.ListenOptions{
 		Addr:                  "127.0.0.1:0",
 		Certs:                 transport.NewCertStore(cert),
 		Protocols:             moqt.Protocols(),
 		HandshakeTimeout:      opts.HandshakeTimeout,
+		ClientCAs:             opts.ClientCAs,
+		ClientAuthALPNs:       opts.ClientAuthALPNs,
 		MaxIncomingStreams:    opts.MaxStreams,
 		MaxIncomingUniStreams: opts.MaxStreams,
 		Logger:                opts.Logger.Named("transport"),
