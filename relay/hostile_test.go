@@ -179,15 +179,9 @@ func TestStalledSubscriberMemoryBounded(t *testing.T) {
 		t.Fatalf("stalled subscriber's subscribe: %+v, %v", resp, err)
 	}
 
-	heap := func() uint64 {
-		runtime.GC()
-		var m runtime.MemStats
-		runtime.ReadMemStats(&m)
-		return m.HeapAlloc
-	}
-	before := heap()
+	before := heapAfterGC()
 	runFanout(t, pub, []*moqt.TrackReader{reader}, groups, 4, 64<<10)
-	after := heap()
+	after := heapAfterGC()
 	// Caches: the relay's track (cacheGroups), the publisher's and the
 	// healthy subscriber's (a few groups each), plus QUIC buffers.
 	bound := uint64(4*cacheGroups*groupSize + 8<<20)
@@ -273,13 +267,7 @@ func TestGigabyteFrameRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	heap := func() uint64 {
-		runtime.GC()
-		var m runtime.MemStats
-		runtime.ReadMemStats(&m)
-		return m.HeapAlloc
-	}
-	before := heap()
+	before := heapAfterGC()
 	group, err := pub.OpenUniStream(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -295,11 +283,19 @@ func TestGigabyteFrameRefused(t *testing.T) {
 	if wire.Code(se.Code) != wire.CodeTooLarge {
 		t.Fatalf("publisher closed with %v (%q), want too large", wire.Code(se.Code), se.Reason)
 	}
-	if grew := int64(heap()) - int64(before); grew > 16<<20 {
+	if grew := int64(heapAfterGC()) - int64(before); grew > 16<<20 {
 		t.Errorf("heap grew by %d MiB for a declared 1 GiB frame", grew>>20)
 	}
 	if g, err := rd.NextGroup(ctx); err == nil {
 		t.Fatalf("watcher got group %d of the refused frame", g.Sequence())
 	}
 	progress(t)
+}
+
+// heapAfterGC is the live heap after a collection.
+func heapAfterGC() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
 }
