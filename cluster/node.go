@@ -195,8 +195,15 @@ func (n *Node) Close() {
 	n.wg.Wait()
 }
 
-// IsRoot reports whether this node holds the directory.
-func (n *Node) IsRoot() bool { return n.root != nil }
+// welcome is this node's answer to an accepted HELLO.
+func (n *Node) welcome() proto.Welcome {
+	return proto.Welcome{
+		NodeID:            n.opts.ID,
+		HeartbeatInterval: n.opts.HeartbeatInterval,
+		SuspectThreshold:  uint64(n.opts.SuspectThreshold),
+		OfflineThreshold:  uint64(n.opts.OfflineThreshold),
+	}
+}
 
 // PeerSubscribes counts subscriptions other nodes made to this node's
 // broadcasts over peer links since start.
@@ -322,9 +329,7 @@ func (n *Node) untrack(c transport.Session) {
 // node's local broadcasts. It serves nothing relayed from elsewhere, so a
 // broadcast crosses at most one node-to-node hop.
 func (n *Node) servePeer(ctx context.Context, a *accepted, log *zap.Logger) {
-	welcome := proto.Welcome{NodeID: n.opts.ID, HeartbeatInterval: n.opts.HeartbeatInterval,
-		SuspectThreshold: uint64(n.opts.SuspectThreshold), OfflineThreshold: uint64(n.opts.OfflineThreshold)}
-	if _, err := a.str.Write(proto.Append(nil, welcome)); err != nil {
+	if _, err := a.str.Write(proto.Append(nil, n.welcome())); err != nil {
 		log.Debug("peer link closed during handshake", zap.Error(err))
 		return
 	}

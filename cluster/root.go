@@ -140,12 +140,7 @@ func (r *rootServer) serve(ctx context.Context, a *accepted, log *zap.Logger) {
 	}()
 
 	snd := newSender(a.str, log)
-	snd.send(proto.Welcome{
-		NodeID:            r.n.opts.ID,
-		HeartbeatInterval: r.n.opts.HeartbeatInterval,
-		SuspectThreshold:  uint64(r.n.opts.SuspectThreshold),
-		OfflineThreshold:  uint64(r.n.opts.OfflineThreshold),
-	})
+	snd.send(r.n.welcome())
 	log.Info("cluster member registered", zap.String("url", a.hello.URL), zap.Uint64("epoch", epoch))
 
 	connCtx, cancel := context.WithCancel(ctx)
