@@ -456,33 +456,24 @@ func (p *pump) copyFrom(src *peerLink, changed <-chan struct{}, released <-chan 
 		return err
 	}
 	defer rd.Close()
-	ctx, cancel := context.WithCancel(p.r.n.ctx)
-	defer cancel()
-	var why error
-	var whyMu sync.Mutex
+	// The watcher ends the read with why it stopped, as the context's cause.
+	ctx, cancel := context.WithCancelCause(p.r.n.ctx)
+	defer cancel(nil)
 	go func() {
 		select {
 		case <-changed:
-			whyMu.Lock()
-			why = errSourceChanged
-			whyMu.Unlock()
+			cancel(errSourceChanged)
 		case <-released:
-			whyMu.Lock()
-			why = errReleased
-			whyMu.Unlock()
+			cancel(errReleased)
 		case <-ctx.Done():
 		}
-		cancel()
 	}()
 	first := true
 	for {
 		g, err := rd.NextGroup(ctx)
 		if err != nil {
-			whyMu.Lock()
-			reason := why
-			whyMu.Unlock()
-			if reason != nil {
-				return reason
+			if cause := context.Cause(ctx); cause == errSourceChanged || cause == errReleased {
+				return cause
 			}
 			return err
 		}
