@@ -91,6 +91,9 @@ type RelayConfig struct {
 	CacheMaxAge  Duration `toml:"cache_max_age"`  // older groups are evicted
 	MaxFrameSize int64    `toml:"max_frame_size"` // bytes
 	MaxGroupSize int64    `toml:"max_group_size"` // bytes
+	// Latency budget of a subscription whose subscriber names none: older
+	// groups are given up once a newer one exists.
+	MaxLatency Duration `toml:"max_latency"`
 }
 
 // ClusterConfig joins this node to a cluster. With no roots the node is a
@@ -100,6 +103,9 @@ type ClusterConfig struct {
 	Node      string   `toml:"node"`       // URL other nodes reach this one at
 	ID        string   `toml:"id"`         // empty: derived, see NodeID
 	TokenFile string   `toml:"token_file"` // shared cluster secret
+	// HopID names this node in moq-lite-04 announcement hop lists; 0 draws
+	// a random one at start. At most MaxHopID (see there).
+	HopID uint64 `toml:"hop_id"`
 
 	Sync       SyncConfig       `toml:"sync"`
 	Routing    RoutingConfig    `toml:"routing"`

@@ -36,7 +36,15 @@ func (c ClusterConfig) validateAliases(p *problems) {
 	}
 }
 
+// MaxHopID is the largest hop id: browsers' @moq/lite reads hop ids as
+// JavaScript numbers, exact only up to 2^53-1; a larger id breaks its
+// announce stream.
+const MaxHopID = 1<<53 - 1
+
 func (c ClusterConfig) validateIdentity(p *problems) {
+	if c.HopID > MaxHopID {
+		p.addf("cluster.hop_id", "%d is over %d (2^53-1): browsers read hop ids as JavaScript numbers", c.HopID, uint64(MaxHopID))
+	}
 	for i, raw := range c.Root {
 		if err := checkPeerURL(raw); err != nil {
 			p.addf(fmt.Sprintf("cluster.root[%d]", i), "%v", err)

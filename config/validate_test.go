@@ -179,3 +179,16 @@ func TestValidateNeverPanics(t *testing.T) {
 		t.Fatal("zero Config accepted")
 	}
 }
+
+func TestHopIDBound(t *testing.T) {
+	c := Default()
+	c.Cluster.HopID = MaxHopID
+	if err := c.Validate(); err != nil {
+		t.Fatalf("hop id 2^53-1: %v", err)
+	}
+	c.Cluster.HopID = MaxHopID + 1
+	err := c.Validate()
+	if err == nil || !strings.Contains(err.Error(), "cluster.hop_id") {
+		t.Fatalf("hop id 2^53: got %v, want a cluster.hop_id error", err)
+	}
+}

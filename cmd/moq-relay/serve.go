@@ -134,17 +134,23 @@ func sessionConfig(cfg *config.Config) moqt.SessionConfig {
 			Budget: cacheBudget(cfg.Limits.MaxCacheBytes),
 		},
 		MaxSubscriptions: cfg.Limits.MaxSubscriptionsPerSession,
-		HopID:            randomHopID(),
+		MaxLatency:       cfg.Relay.MaxLatency.Std(),
+		HopID:            hopID(cfg.Cluster.HopID),
 	}
 }
 
-// randomHopID names this node in moq-lite-04 hop lists. Zero means "unknown"
-// on the wire, so it is never chosen.
-func randomHopID() uint64 {
+// hopID names this node in moq-lite-04 hop lists: the configured id, else a
+// random one. Zero means "unknown" on the wire, so it is never drawn, and
+// ids stay within config.MaxHopID because browsers read them as JavaScript
+// numbers.
+func hopID(configured uint64) uint64 {
+	if configured != 0 {
+		return configured
+	}
 	var b [8]byte
 	for {
 		_, _ = rand.Read(b[:])
-		if id := binary.BigEndian.Uint64(b[:]) >> 2; id != 0 {
+		if id := binary.BigEndian.Uint64(b[:]) & config.MaxHopID; id != 0 {
 			return id
 		}
 	}
