@@ -182,6 +182,7 @@ func TestValidateNeverPanics(t *testing.T) {
 
 func TestHopIDBound(t *testing.T) {
 	c := Default()
+	c.Server.TLS.Generate = []string{"localhost"}
 	c.Cluster.HopID = MaxHopID
 	if err := c.Validate(); err != nil {
 		t.Fatalf("hop id 2^53-1: %v", err)
