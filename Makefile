@@ -5,7 +5,7 @@ WEB       := examples/web
 PKGS      := ./...
 FUZZTIME  ?= 20s
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS   := -X github.com/moq-cluster/moq-relay/cmd/moq-relay/internal/buildinfo.Version=$(VERSION)
+LDFLAGS   := -X github.com/moq-cluster/moq-relay/cmd/internal/buildinfo.Version=$(VERSION)
 
 .PHONY: all build run test test-short lint fuzz fuzz-smoke bench web clean
 

@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/moq-cluster/moq-relay/cmd/moq-relay/internal/buildinfo"
+	"github.com/moq-cluster/moq-relay/cmd/internal/buildinfo"
 	"github.com/moq-cluster/moq-relay/moqt"
 )
 
