@@ -76,7 +76,9 @@ func authenticate(conn transport.Session, cfg *moqt.SessionConfig, path, query s
 	}
 	authz, err := cfg.Authenticate(path, query)
 	if err != nil {
-		_ = conn.CloseWithError(uint32(wire.CodeUnauthorized), "unauthorized")
+		// The reason tells the client what to fix (no token, expired, path
+		// outside the token's root); it names nothing the token holder lacks.
+		_ = conn.CloseWithError(uint32(wire.CodeUnauthorized), truncateReason(err.Error()))
 		return fmt.Errorf("lite: %w", &wire.Error{Code: wire.CodeUnauthorized, Reason: err.Error()})
 	}
 	cfg.Authorizer = authz

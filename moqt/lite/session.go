@@ -71,8 +71,14 @@ func newSession(conn transport.Session, v Version, path string, cfg moqt.Session
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
+	if cfg.MaxLatency <= 0 {
+		cfg.MaxLatency = moqt.DefaultMaxLatency
+	}
 	if cfg.MaxInFlightGroups <= 0 {
 		cfg.MaxInFlightGroups = moqt.DefaultMaxInFlightGroups
+	}
+	if cfg.MaxInFlightBytes <= 0 {
+		cfg.MaxInFlightBytes = moqt.DefaultMaxInFlightBytes
 	}
 	if cfg.ScopeByPath {
 		cfg.Root = moqt.JoinPath(cfg.Root, path)
@@ -134,9 +140,15 @@ func (s *Session) start() {
 			consumed = append(consumed, b)
 		}
 		s.mu.Unlock()
-		// The peer is gone: its broadcasts end, so local readers see their tracks end.
+		// The peer is gone: its broadcasts end, so local readers see their
+		// tracks end, with the session's error unless we closed it cleanly.
+		lost := s.lostError()
 		for _, b := range consumed {
-			b.Close()
+			if lost != nil {
+				b.Abort(lost)
+			} else {
+				b.Close()
+			}
 		}
 		s.wg.Wait()
 		close(s.done)

@@ -242,7 +242,11 @@ func (s *Session) runUpstream(b *moqt.Broadcast, path string, w *moqt.TrackWrite
 			_ = str.Close()
 			return nil
 		case <-s.ctx.Done():
-			w.Close()
+			if lost := s.lostError(); lost != nil {
+				w.Abort(lost)
+			} else {
+				w.Close()
+			}
 			return nil
 		case <-w.Track().Done():
 			// Ended on this side (the broadcast was closed locally): the
