@@ -18,13 +18,18 @@ const (
 	MaxURLLen            = 2048
 	MaxTokenLen          = 4096
 	MaxPathLen           = 4096
-	MaxCandidates        = 1024 // per Result or Update
+	MaxCandidates        = 1024  // per Result or Update
+	MaxPathEntries       = 65536 // per Paths
 	MaxHeartbeatInterval = 24 * time.Hour
 )
 
 // minCandidateLen is the smallest encoding of a Candidate: two empty
-// strings, the state and four one-byte load varints.
-const minCandidateLen = 1 + 1 + 1 + 4
+// strings, the state, four one-byte load varints and the incarnation.
+const minCandidateLen = 1 + 1 + 1 + 4 + 1
+
+// minPathEntryLen is the smallest encoding of a PathEntry: an empty path
+// and the bool.
+const minPathEntryLen = 1 + 1
 
 // ErrMalformed is wrapped by every error about bytes or values that break
 // the protocol, as opposed to errors of the underlying stream.
@@ -39,6 +44,8 @@ var typeNames = map[MsgType]string{
 	TypeResult:       "result",
 	TypeUpdate:       "update",
 	TypeUnwatch:      "unwatch",
+	TypeWatchPaths:   "watch_paths",
+	TypePaths:        "paths",
 	TypeHeartbeat:    "heartbeat",
 	TypeHeartbeatAck: "heartbeat_ack",
 }
@@ -101,12 +108,14 @@ func appendBody(b []byte, m Message) []byte {
 		b = wire.AppendVarint(b, uint64(m.Purpose))
 		b = wire.AppendString(b, m.NodeID)
 		b = wire.AppendString(b, m.URL)
-		return wire.AppendString(b, m.Token)
+		b = wire.AppendString(b, m.Token)
+		return wire.AppendVarint(b, m.Incarnation)
 	case Welcome:
 		b = wire.AppendString(b, m.NodeID)
 		b = wire.AppendVarint(b, uint64(m.HeartbeatInterval/time.Millisecond))
 		b = wire.AppendVarint(b, m.SuspectThreshold)
-		return wire.AppendVarint(b, m.OfflineThreshold)
+		b = wire.AppendVarint(b, m.OfflineThreshold)
+		return wire.AppendVarint(b, m.Incarnation)
 	case Announce:
 		return wire.AppendString(b, m.Path)
 	case Unannounce:
@@ -121,6 +130,18 @@ func appendBody(b []byte, m Message) []byte {
 		return appendCandidates(wire.AppendVarint(b, m.RequestID), m.Candidates)
 	case Unwatch:
 		return wire.AppendVarint(b, m.RequestID)
+	case WatchPaths:
+		b = wire.AppendVarint(b, m.RequestID)
+		return wire.AppendString(b, m.Prefix)
+	case Paths:
+		b = wire.AppendVarint(b, m.RequestID)
+		b = wire.AppendBool(b, m.Complete)
+		b = wire.AppendVarint(b, uint64(len(m.Entries)))
+		for _, e := range m.Entries {
+			b = wire.AppendString(b, e.Path)
+			b = wire.AppendBool(b, e.Active)
+		}
+		return b
 	case Heartbeat:
 		return appendLoad(wire.AppendVarint(b, m.Seq), m.Load)
 	case HeartbeatAck:
@@ -136,6 +157,7 @@ func appendCandidates(b []byte, cs []Candidate) []byte {
 		b = wire.AppendString(b, c.URL)
 		b = wire.AppendVarint(b, uint64(c.State))
 		b = appendLoad(b, c.Load)
+		b = wire.AppendVarint(b, c.Incarnation)
 	}
 	return b
 }
@@ -150,12 +172,26 @@ func FitCandidates(cs []Candidate) []Candidate {
 		size += wire.VarintLen(uint64(len(c.NodeID))) + len(c.NodeID) +
 			wire.VarintLen(uint64(len(c.URL))) + len(c.URL) + wire.VarintLen(uint64(c.State)) +
 			wire.VarintLen(c.Load.CPUPermille) + wire.VarintLen(c.Load.EgressKbps) +
-			wire.VarintLen(c.Load.Subscribers) + wire.VarintLen(c.Load.Sessions)
+			wire.VarintLen(c.Load.Subscribers) + wire.VarintLen(c.Load.Sessions) + wire.VarintLen(c.Incarnation)
 		if size > MaxMessageSize {
 			return cs[:i]
 		}
 	}
 	return cs
+}
+
+// FitPaths returns how many of entries, from the start, one Paths message
+// can carry: at most MaxPathEntries, in a body within MaxMessageSize.
+func FitPaths(entries []PathEntry) int {
+	n := min(len(entries), MaxPathEntries)
+	size := 8 + 1 + wire.VarintLen(MaxPathEntries) // request id at its widest, complete, count
+	for i, e := range entries[:n] {
+		size += wire.VarintLen(uint64(len(e.Path))) + len(e.Path) + 1
+		if size > MaxMessageSize {
+			return i
+		}
+	}
+	return n
 }
 
 func appendLoad(b []byte, l Load) []byte {
@@ -206,6 +242,7 @@ func (c *checker) candidates(cs []Candidate) {
 			c.fail(wire.ErrInvalid, "candidate state %d", cand.State)
 		}
 		c.load(cand.Load)
+		c.varint("candidate incarnation", cand.Incarnation)
 	}
 }
 
@@ -220,6 +257,7 @@ func checkFields(m Message) error {
 		c.str("node id", m.NodeID, MaxNodeIDLen)
 		c.str("url", m.URL, MaxURLLen)
 		c.str("token", m.Token, MaxTokenLen)
+		c.varint("incarnation", m.Incarnation)
 	case Welcome:
 		c.str("node id", m.NodeID, MaxNodeIDLen)
 		if d := m.HeartbeatInterval; d < 0 || d.Truncate(time.Millisecond) > MaxHeartbeatInterval {
@@ -227,6 +265,7 @@ func checkFields(m Message) error {
 		}
 		c.varint("suspect threshold", m.SuspectThreshold)
 		c.varint("offline threshold", m.OfflineThreshold)
+		c.varint("incarnation", m.Incarnation)
 	case Announce:
 		c.str("path", m.Path, MaxPathLen)
 	case Unannounce:
@@ -242,6 +281,17 @@ func checkFields(m Message) error {
 		c.candidates(m.Candidates)
 	case Unwatch:
 		c.varint("request id", m.RequestID)
+	case WatchPaths:
+		c.varint("request id", m.RequestID)
+		c.str("prefix", m.Prefix, MaxPathLen)
+	case Paths:
+		c.varint("request id", m.RequestID)
+		if len(m.Entries) > MaxPathEntries {
+			c.fail(wire.ErrTooLarge, "%d path entries > %d", len(m.Entries), MaxPathEntries)
+		}
+		for _, e := range m.Entries {
+			c.str("path", e.Path, MaxPathLen)
+		}
 	case Heartbeat:
 		c.varint("seq", m.Seq)
 		c.load(m.Load)
@@ -348,9 +398,26 @@ func (d *decoder) candidates() []Candidate {
 	}
 	cs := make([]Candidate, n)
 	for i := range cs {
-		cs[i] = Candidate{NodeID: d.String(MaxNodeIDLen), URL: d.String(MaxURLLen), State: d.state(), Load: d.load()}
+		cs[i] = Candidate{NodeID: d.String(MaxNodeIDLen), URL: d.String(MaxURLLen), State: d.state(), Load: d.load(),
+			Incarnation: d.Varint()}
 	}
 	return cs
+}
+
+func (d *decoder) pathEntries() []PathEntry {
+	n := int(d.BoundedVarint(MaxPathEntries))
+	if d.Err() != nil || n == 0 {
+		return nil
+	}
+	if n > d.Len()/minPathEntryLen {
+		d.fail(wire.ErrTruncated, "%d path entries in %d bytes", n, d.Len())
+		return nil
+	}
+	es := make([]PathEntry, n)
+	for i := range es {
+		es[i] = PathEntry{Path: d.String(MaxPathLen), Active: d.Bool()}
+	}
+	return es
 }
 
 // Decode decodes the body of one message of type t.
@@ -363,11 +430,11 @@ func Decode(t MsgType, body []byte) (Message, error) {
 	switch t {
 	case TypeHello:
 		m = Hello{Version: d.Varint(), Purpose: d.purpose(), NodeID: d.String(MaxNodeIDLen),
-			URL: d.String(MaxURLLen), Token: d.String(MaxTokenLen)}
+			URL: d.String(MaxURLLen), Token: d.String(MaxTokenLen), Incarnation: d.Varint()}
 	case TypeWelcome:
 		m = Welcome{NodeID: d.String(MaxNodeIDLen),
 			HeartbeatInterval: time.Duration(d.BoundedVarint(uint64(MaxHeartbeatInterval/time.Millisecond))) * time.Millisecond,
-			SuspectThreshold:  d.Varint(), OfflineThreshold: d.Varint()}
+			SuspectThreshold:  d.Varint(), OfflineThreshold: d.Varint(), Incarnation: d.Varint()}
 	case TypeAnnounce:
 		m = Announce{Path: d.String(MaxPathLen)}
 	case TypeUnannounce:
@@ -380,6 +447,10 @@ func Decode(t MsgType, body []byte) (Message, error) {
 		m = Update{RequestID: d.Varint(), Candidates: d.candidates()}
 	case TypeUnwatch:
 		m = Unwatch{RequestID: d.Varint()}
+	case TypeWatchPaths:
+		m = WatchPaths{RequestID: d.Varint(), Prefix: d.String(MaxPathLen)}
+	case TypePaths:
+		m = Paths{RequestID: d.Varint(), Complete: d.Bool(), Entries: d.pathEntries()}
 	case TypeHeartbeat:
 		m = Heartbeat{Seq: d.Varint(), Load: d.load()}
 	case TypeHeartbeatAck:

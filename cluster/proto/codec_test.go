@@ -53,27 +53,27 @@ type goldenCase struct {
 
 var (
 	n1 = Candidate{NodeID: "n1", URL: "https://n1", State: StateHealthy,
-		Load: Load{CPUPermille: 250, EgressKbps: 12000, Subscribers: 3, Sessions: 2}}
+		Load: Load{CPUPermille: 250, EgressKbps: 12000, Subscribers: 3, Sessions: 2}, Incarnation: 9}
 	n2 = Candidate{NodeID: "n2", URL: "https://n2", State: StateHealthy,
 		Load: Load{CPUPermille: 1, EgressKbps: 2, Subscribers: 3, Sessions: 4}}
 )
 
 var goldenCases = []goldenCase{
-	// HELLO: version | purpose | node id | url | token.
-	{"hello control", Hello{Version: 1, Purpose: PurposeControl, NodeID: "a", URL: "https://a:443", Token: "s3cret"},
-		"01 19 01 00 01 61 0d 68747470733a2f2f613a343433 06 733363726574"},
+	// HELLO: version | purpose | node id | url | token | incarnation.
+	{"hello control", Hello{Version: 1, Purpose: PurposeControl, NodeID: "a", URL: "https://a:443", Token: "s3cret", Incarnation: 0x1234},
+		"01 1b 01 00 01 61 0d 68747470733a2f2f613a343433 06 733363726574 5234"},
 	{"hello peer empty", Hello{Version: 2, Purpose: PurposePeer},
-		"01 05 02 01 00 00 00"},
-	{"hello wide version", Hello{Version: 16384, NodeID: "n1"},
-		"01 0a 80004000 00 02 6e31 00 00"},
+		"01 06 02 01 00 00 00 00"},
+	{"hello wide version", Hello{Version: 16384, NodeID: "n1", Incarnation: 1<<53 - 1},
+		"01 12 80004000 00 02 6e31 00 00 c01fffffffffffff"},
 
 	// WELCOME: node id | heartbeat interval ms | suspect | offline.
-	{"welcome", Welcome{NodeID: "root", HeartbeatInterval: 2 * time.Second, SuspectThreshold: 3, OfflineThreshold: 5},
-		"02 09 04 726f6f74 47d0 03 05"},
+	{"welcome", Welcome{NodeID: "root", HeartbeatInterval: 2 * time.Second, SuspectThreshold: 3, OfflineThreshold: 5, Incarnation: 7},
+		"02 0a 04 726f6f74 47d0 03 05 07"},
 	{"welcome zero", Welcome{},
-		"02 04 00 00 00 00"},
+		"02 05 00 00 00 00 00"},
 	{"welcome max interval", Welcome{HeartbeatInterval: 24 * time.Hour},
-		"02 07 00 85265c00 00 00"},
+		"02 08 00 85265c00 00 00 00"},
 
 	// ANNOUNCE, UNANNOUNCE: path.
 	{"announce", Announce{Path: "room/alice"},
@@ -93,17 +93,27 @@ var goldenCases = []goldenCase{
 
 	// RESULT, UPDATE: request id | count | count x (node id | url | state | cpu | egress | subscribers | sessions).
 	{"result one", Result{RequestID: 7, Candidates: []Candidate{n1}},
-		"21 17 07 01 02 6e31 0a 68747470733a2f2f6e31 01 40fa 6ee0 03 02"},
+		"21 18 07 01 02 6e31 0a 68747470733a2f2f6e31 01 40fa 6ee0 03 02 09"},
 	{"result not found", Result{RequestID: 8},
 		"21 02 08 00"},
 	{"update moved", Update{RequestID: 7, Candidates: []Candidate{n2, {NodeID: "n3", URL: "u", State: StateSuspect}}},
-		"22 1f 07 02 02 6e32 0a 68747470733a2f2f6e32 01 01 02 03 04 02 6e33 01 75 02 00 00 00 00"},
+		"22 21 07 02 02 6e32 0a 68747470733a2f2f6e32 01 01 02 03 04 00 02 6e33 01 75 02 00 00 00 00 00"},
 	{"update ended", Update{RequestID: 7},
 		"22 02 07 00"},
 
 	// UNWATCH: request id.
 	{"unwatch", Unwatch{RequestID: 7},
 		"23 01 07"},
+
+	// WATCH_PATHS: request id | prefix. PATHS: request id | complete | count x (path | active).
+	{"watch paths", WatchPaths{RequestID: 9, Prefix: "room"},
+		"24 06 09 04 726f6f6d"},
+	{"watch paths everything", WatchPaths{RequestID: 10},
+		"24 02 0a 00"},
+	{"paths listing", Paths{RequestID: 9, Complete: true, Entries: []PathEntry{{"room/a", true}, {"room/b", false}}},
+		"25 13 09 01 02 06 726f6f6d2f61 01 06 726f6f6d2f62 00"},
+	{"paths partial empty", Paths{RequestID: 9},
+		"25 03 09 00 00"},
 
 	// HEARTBEAT: seq | cpu | egress | subscribers | sessions. HEARTBEAT_ACK: seq.
 	{"heartbeat", Heartbeat{Seq: 42, Load: Load{CPUPermille: 1000, EgressKbps: 1 << 30, Subscribers: 16384, Sessions: 63}},
@@ -183,6 +193,29 @@ func fullCandidates() []Candidate {
 	return out
 }
 
+// fullPaths returns as many longest-path entries as fit one Paths message.
+func fullPaths() []PathEntry {
+	e := PathEntry{Path: strings.Repeat("p", MaxPathLen), Active: true}
+	out := make([]PathEntry, 2*MaxMessageSize/MaxPathLen)
+	for i := range out {
+		out[i] = e
+	}
+	return out[:FitPaths(out)]
+}
+
+func TestFitPaths(t *testing.T) {
+	full := fullPaths()
+	if err := Validate(Paths{RequestID: wire.MaxVarint, Complete: true, Entries: full}); err != nil {
+		t.Fatalf("what FitPaths fits does not encode: %v", err)
+	}
+	if err := Validate(Paths{Entries: append(full, full[0])}); err == nil {
+		t.Fatalf("FitPaths left room for another entry (%d fitted)", len(full))
+	}
+	if n := FitPaths(make([]PathEntry, MaxPathEntries+5)); n != MaxPathEntries {
+		t.Fatalf("FitPaths of short entries = %d, want %d", n, MaxPathEntries)
+	}
+}
+
 var maxLoad = Load{CPUPermille: wire.MaxVarint, EgressKbps: wire.MaxVarint, Subscribers: wire.MaxVarint, Sessions: wire.MaxVarint}
 
 // samples are messages beyond the goldens: empty, non-ASCII and limit values.
@@ -212,6 +245,12 @@ func samples() []Message {
 		Update{Candidates: full[:1]},
 		Unwatch{},
 		Unwatch{RequestID: wire.MaxVarint},
+		WatchPaths{},
+		WatchPaths{RequestID: wire.MaxVarint, Prefix: strings.Repeat("p", MaxPathLen)},
+		Paths{},
+		Paths{RequestID: wire.MaxVarint, Complete: true, Entries: []PathEntry{{Path: "room/ünïcode/🎥", Active: true}, {}}},
+		Paths{Entries: make([]PathEntry, MaxPathEntries)},
+		Paths{Entries: fullPaths()},
 		Heartbeat{},
 		Heartbeat{Seq: wire.MaxVarint, Load: maxLoad},
 		HeartbeatAck{},
@@ -265,10 +304,12 @@ var malformedBodies = []struct {
 	{"hello token over limit", TypeHello, "01 00 00 00 5001" + strings.Repeat("74", 4097), wire.ErrTooLarge},
 	{"hello node id not utf-8", TypeHello, "01 00 01 ff 00 00", wire.ErrInvalid},
 	{"hello token not utf-8", TypeHello, "01 00 00 00 02 c328", wire.ErrInvalid},
-	{"hello trailing", TypeHello, "01 00 00 00 00 00", wire.ErrTrailing},
+	{"hello trailing", TypeHello, "01 00 00 00 00 00 00", wire.ErrTrailing},
+	{"hello missing incarnation", TypeHello, "01 00 00 00 00", wire.ErrTruncated},
 	{"hello huge string length", TypeHello, "01 00 ffffffffffffffff", wire.ErrTooLarge},
 	{"welcome interval over 24h", TypeWelcome, "00 85265c01 00 00", wire.ErrTooLarge},
 	{"welcome missing offline", TypeWelcome, "00 00 00", wire.ErrTruncated},
+	{"welcome missing incarnation", TypeWelcome, "00 00 00 00", wire.ErrTruncated},
 	{"announce path over limit", TypeAnnounce, "5001" + strings.Repeat("70", 4097), wire.ErrTooLarge},
 	{"announce path not utf-8", TypeAnnounce, "03 e282 28", wire.ErrInvalid},
 	{"announce trailing", TypeAnnounce, "00 00", wire.ErrTrailing},
@@ -277,17 +318,27 @@ var malformedBodies = []struct {
 	{"lookup watch 2", TypeLookup, "00 00 02", wire.ErrInvalid},
 	{"lookup path over limit", TypeLookup, "00 5001" + strings.Repeat("70", 4097) + "00", wire.ErrTooLarge},
 	{"lookup missing watch", TypeLookup, "00 00", wire.ErrTruncated},
-	{"result state 0", TypeResult, "00 01 00 00 00 00 00 00 00", wire.ErrInvalid},
-	{"result state 4", TypeResult, "00 01 00 00 04 00 00 00 00", wire.ErrInvalid},
-	{"result state 257", TypeResult, "00 01 00 00 4101 00 00 00 00", wire.ErrInvalid},
+	{"result state 0", TypeResult, "00 01 00 00 00 00 00 00 00 00", wire.ErrInvalid},
+	{"result state 4", TypeResult, "00 01 00 00 04 00 00 00 00 00", wire.ErrInvalid},
+	{"result state 257", TypeResult, "00 01 00 00 4101 00 00 00 00 00", wire.ErrInvalid},
 	{"result too many candidates", TypeResult, "00 4401", wire.ErrTooLarge},
-	{"result count lies", TypeResult, "00 02 00 00 01 00 00 00 00", wire.ErrTruncated},
-	{"result candidate url over limit", TypeResult, "00 01 00 4801" + strings.Repeat("75", 2049) + "01 00 00 00 00", wire.ErrTooLarge},
-	{"result candidate node id not utf-8", TypeResult, "00 01 01 80 00 01 00 00 00 00", wire.ErrInvalid},
+	{"result count lies", TypeResult, "00 02 00 00 01 00 00 00 00 00", wire.ErrTruncated},
+	{"result candidate url over limit", TypeResult, "00 01 00 4801" + strings.Repeat("75", 2049) + "01 00 00 00 00 00", wire.ErrTooLarge},
+	{"result candidate node id not utf-8", TypeResult, "00 01 01 80 00 01 00 00 00 00 00", wire.ErrInvalid},
 	{"result trailing", TypeResult, "00 00 00", wire.ErrTrailing},
-	{"update state 0", TypeUpdate, "00 01 00 00 00 00 00 00 00", wire.ErrInvalid},
+	{"update state 0", TypeUpdate, "00 01 00 00 00 00 00 00 00 00", wire.ErrInvalid},
 	{"update too many candidates", TypeUpdate, "00 4401", wire.ErrTooLarge},
 	{"update missing load", TypeUpdate, "00 01 00 00 01 00 00 00", wire.ErrTruncated},
+	{"update missing incarnation", TypeUpdate, "00 01 00 00 01 00 00 00 00", wire.ErrTruncated},
+	{"watch paths prefix over limit", TypeWatchPaths, "00 5001" + strings.Repeat("70", 4097), wire.ErrTooLarge},
+	{"watch paths prefix not utf-8", TypeWatchPaths, "00 01 ff", wire.ErrInvalid},
+	{"watch paths trailing", TypeWatchPaths, "00 00 00", wire.ErrTrailing},
+	{"paths complete 2", TypePaths, "00 02 00", wire.ErrInvalid},
+	{"paths active 2", TypePaths, "00 01 01 00 02", wire.ErrInvalid},
+	{"paths too many entries", TypePaths, "00 00 80010001", wire.ErrTooLarge},
+	{"paths count lies", TypePaths, "00 00 03 00 01 00 01", wire.ErrTruncated},
+	{"paths path not utf-8", TypePaths, "00 00 01 01 c0 01", wire.ErrInvalid},
+	{"paths trailing", TypePaths, "00 00 00 00", wire.ErrTrailing},
 	{"unwatch empty", TypeUnwatch, "", wire.ErrTruncated},
 	{"unwatch trailing", TypeUnwatch, "00 00", wire.ErrTrailing},
 	{"heartbeat truncated varint", TypeHeartbeat, "00 00 00 00 40", wire.ErrTruncated},

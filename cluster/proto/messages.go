@@ -14,6 +14,8 @@ const (
 	TypeResult       MsgType = 0x21
 	TypeUpdate       MsgType = 0x22
 	TypeUnwatch      MsgType = 0x23
+	TypeWatchPaths   MsgType = 0x24
+	TypePaths        MsgType = 0x25
 	TypeHeartbeat    MsgType = 0x30
 	TypeHeartbeatAck MsgType = 0x31
 )
@@ -31,6 +33,10 @@ type Hello struct {
 	NodeID  string // the dialing node's id
 	URL     string // the URL other nodes reach the dialing node at
 	Token   string // the shared cluster secret ("" when none is configured)
+	// Incarnation is drawn at random when the dialing node's process
+	// starts: a node that crashes and comes back under the same id is a new
+	// incarnation, and everything bound to the old one is retired.
+	Incarnation uint64
 }
 
 // Welcome accepts a Hello (server → client). A refusal is a connection
@@ -40,6 +46,7 @@ type Welcome struct {
 	HeartbeatInterval time.Duration // what the root expects; millisecond precision
 	SuspectThreshold  uint64
 	OfflineThreshold  uint64
+	Incarnation       uint64 // the accepting node's (see Hello)
 }
 
 // Announce tells the root that the sender publishes Path locally.
@@ -69,8 +76,32 @@ type Update struct {
 	Candidates []Candidate
 }
 
-// Unwatch ends a watch.
+// Unwatch ends a watch (a Lookup's or a WatchPaths').
 type Unwatch struct{ RequestID uint64 }
+
+// WatchPaths asks the root for every broadcast path under Prefix that a node
+// other than the sender publishes, then for every change: the root answers
+// with Paths messages for RequestID until Unwatch.
+type WatchPaths struct {
+	RequestID uint64
+	Prefix    string
+}
+
+// Paths carries part of a WatchPaths answer. Until a Paths with Complete
+// arrives, entries build the initial listing (all Active); from then on each
+// entry is a change. A leaf that re-watches after reconnecting replaces what
+// it knew from that root with the new listing once it is complete.
+type Paths struct {
+	RequestID uint64
+	Complete  bool
+	Entries   []PathEntry
+}
+
+// PathEntry is one path's presence in a Paths message.
+type PathEntry struct {
+	Path   string
+	Active bool
+}
 
 // Heartbeat is sent every heartbeat interval by a leaf; the root answers
 // with HeartbeatAck carrying the same Seq.
@@ -90,5 +121,7 @@ func (Lookup) Type() MsgType       { return TypeLookup }
 func (Result) Type() MsgType       { return TypeResult }
 func (Update) Type() MsgType       { return TypeUpdate }
 func (Unwatch) Type() MsgType      { return TypeUnwatch }
+func (WatchPaths) Type() MsgType   { return TypeWatchPaths }
+func (Paths) Type() MsgType        { return TypePaths }
 func (Heartbeat) Type() MsgType    { return TypeHeartbeat }
 func (HeartbeatAck) Type() MsgType { return TypeHeartbeatAck }

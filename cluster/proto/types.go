@@ -4,7 +4,7 @@
 package proto
 
 // ALPN is the protocol name nodes negotiate on the relay's UDP port.
-const ALPN = "moq-cluster-1"
+const ALPN = "moq-cluster-2"
 
 // Version is carried in Hello so a later protocol can be told apart even
 // if it keeps the ALPN.
@@ -54,10 +54,11 @@ type Load struct {
 
 // Candidate is a node that publishes a looked-up broadcast.
 type Candidate struct {
-	NodeID string
-	URL    string
-	State  State
-	Load   Load
+	NodeID      string
+	URL         string
+	State       State
+	Load        Load
+	Incarnation uint64 // of the registration that publishes it (see Hello)
 }
 
 // Close codes for a cluster connection (QUIC application error codes).
