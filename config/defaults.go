@@ -31,6 +31,7 @@ func Default() *Config {
 			CacheMaxAge:  Duration(moqt.DefaultCacheMaxAge),
 			MaxFrameSize: lite.DefaultMaxFrameSize,
 			MaxGroupSize: 64 << 20,
+			MaxLatency:   Duration(moqt.DefaultMaxLatency),
 		},
 		Limits: LimitsConfig{
 			MaxSessions:                10000,

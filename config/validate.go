@@ -109,6 +109,7 @@ func (l LogConfig) validate(p *problems) {
 func (r RelayConfig) validate(p *problems) {
 	p.atLeast("relay.cache_groups", r.CacheGroups, 1)
 	p.positive("relay.cache_max_age", r.CacheMaxAge)
+	p.positive("relay.max_latency", r.MaxLatency)
 	if r.MaxFrameSize <= 0 {
 		p.addf("relay.max_frame_size", "must be greater than zero, got %d", r.MaxFrameSize)
 	}

@@ -69,10 +69,17 @@ type SessionConfig struct {
 	// ReleaseDelay keeps an upstream subscription open this long after its
 	// last local reader left, so a quick resubscribe reuses it.
 	ReleaseDelay time.Duration
-	// MaxInFlightGroups bounds the group streams in flight per subscription
-	// served to the peer; when a newer group needs a stream, the oldest is
-	// reset. 0 means DefaultMaxInFlightGroups.
+	// MaxLatency is the latency budget of a subscription served to the peer
+	// when the subscriber names none (moq-lite max latency 0): a group that
+	// is not the newest is given up, its stream reset with code "old", once
+	// it has been in flight longer than this. 0 means DefaultMaxLatency.
+	MaxLatency time.Duration
+	// MaxInFlightGroups and MaxInFlightBytes are backstops per subscription
+	// served to the peer, for a peer that stopped reading a fast or heavy
+	// track: beyond either, the oldest group is given up however young it
+	// is. 0 means DefaultMaxInFlightGroups and DefaultMaxInFlightBytes.
 	MaxInFlightGroups int
+	MaxInFlightBytes  int64
 	// MaxSubscriptions caps the subscriptions the peer may hold open at
 	// once; more are refused with wire.CodeLimit. 0 means no cap.
 	MaxSubscriptions int
@@ -90,8 +97,16 @@ type SessionConfig struct {
 	Logger       *zap.Logger
 }
 
-// DefaultMaxInFlightGroups is the default SessionConfig.MaxInFlightGroups.
-const DefaultMaxInFlightGroups = 4
+// Defaults for the SessionConfig fields that bound what is in flight to a
+// subscriber. The latency budget decides: groups are given up by age, so
+// loss and short stalls delay a track of small frequent groups but lose
+// none of it. The count and byte backstops sit well above what the default
+// budget holds at 60 groups/s (180 groups) or at 20 Mbit/s (7.5 MB).
+const (
+	DefaultMaxLatency        = 3 * time.Second
+	DefaultMaxInFlightGroups = 256
+	DefaultMaxInFlightBytes  = 16 << 20
+)
 
 // Authorizer decides what a peer may do. Paths are absolute (Root applied).
 type Authorizer interface {

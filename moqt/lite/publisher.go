@@ -301,10 +301,18 @@ func (sub *served) run(ctx context.Context) error {
 	}
 }
 
-// admit registers a new group and drops what is now too old: beyond the
-// in-flight bound, or older than the subscriber's max latency. A subscriber
-// that stops reading therefore costs a bounded number of streams and never
-// holds back the track.
+// admit registers a new group and gives up the groups that are now too old
+// to matter, so a subscriber that stops reading costs bounded streams and
+// memory and never holds back the track, while loss or a short stall only
+// delays the rest.
+//
+// A group's age runs from when it reached this subscription, which for a
+// running subscription is when it arrived at this node (the reader loop
+// never waits on the peer); a group is only given up once a newer one
+// arrives. The newest group is never given up. Older ones go when they are
+// older than the latency budget (the subscriber's max latency, else
+// SessionConfig.MaxLatency) or, as backstops, when more groups or bytes are
+// in flight than MaxInFlightGroups / MaxInFlightBytes allow.
 func (sub *served) admit(ctx context.Context, g *moqt.GroupReader) *groupSend {
 	gctx, cancel := context.WithCancel(ctx)
 	gs := &groupSend{seq: g.Sequence(), arrived: time.Now(), g: g, ctx: gctx, cancel: cancel}
@@ -312,13 +320,24 @@ func (sub *served) admit(ctx context.Context, g *moqt.GroupReader) *groupSend {
 	defer sub.mu.Unlock()
 	gs.turn = sub.order.next()
 	sub.inflight = append(sub.inflight, gs)
-	for len(sub.inflight) > sub.s.cfg.MaxInFlightGroups {
+	cfg := &sub.s.cfg
+	budget := sub.maxLatency
+	if budget <= 0 {
+		budget = cfg.MaxLatency
+	}
+	for len(sub.inflight) > 1 && gs.arrived.Sub(sub.inflight[0].arrived) > budget {
 		sub.dropLocked(sub.inflight[0])
 	}
-	if sub.maxLatency > 0 {
-		for len(sub.inflight) > 1 && gs.arrived.Sub(sub.inflight[0].arrived) > sub.maxLatency {
-			sub.dropLocked(sub.inflight[0])
-		}
+	for len(sub.inflight) > cfg.MaxInFlightGroups {
+		sub.dropLocked(sub.inflight[0])
+	}
+	var bytes int64
+	for _, f := range sub.inflight {
+		bytes += int64(f.g.Group().Bytes())
+	}
+	for len(sub.inflight) > 1 && bytes > cfg.MaxInFlightBytes {
+		bytes -= int64(sub.inflight[0].g.Group().Bytes())
+		sub.dropLocked(sub.inflight[0])
 	}
 	sub.reprioritizeLocked()
 	return gs
