@@ -239,6 +239,7 @@ type nodeStatus struct {
 	RemoteBroadcasts []string `json:"remote_broadcasts"`
 	PeerLinks        []struct {
 		Node  string `json:"node"`
+		URL   string `json:"url"`
 		State string `json:"state"`
 		Users int    `json:"users"`
 	} `json:"peer_links"`
@@ -394,19 +395,26 @@ func publishCounter(t *testing.T, n *clusterNode, path, track string) {
 // (the track ended) is returned as is; a bad group is reported as a
 // groupError.
 func readSeq(ctx context.Context, r *moqt.TrackReader) (int, error) {
+	_, seq, err := readGroup(ctx, r)
+	return seq, err
+}
+
+// readGroup is readSeq that also returns the group's sequence number as
+// delivered, which may differ from the number its frame carries.
+func readGroup(ctx context.Context, r *moqt.TrackReader) (group uint64, seq int, err error) {
 	g, err := r.NextGroup(ctx)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	f, err := g.ReadFrame(ctx)
 	if err != nil {
-		return 0, groupError{err}
+		return g.Sequence(), 0, groupError{err}
 	}
-	seq, err := strconv.Atoi(string(f))
+	seq, err = strconv.Atoi(string(f))
 	if err != nil {
-		return 0, groupError{fmt.Errorf("frame %q: %w", f, err)}
+		return g.Sequence(), 0, groupError{fmt.Errorf("frame %q: %w", f, err)}
 	}
-	return seq, nil
+	return g.Sequence(), seq, nil
 }
 
 type groupError struct{ error }
@@ -444,8 +452,9 @@ func subscribeFlowing(t *testing.T, sess moqt.Session, path, track string) (*moq
 
 // arrival is one group received by a subscriber.
 type arrival struct {
-	at  time.Time
-	seq int
+	at    time.Time
+	seq   int    // the number the frame carries
+	group uint64 // the group's sequence number
 }
 
 // reader drains a track in a goroutine, recording every group, until the
@@ -467,13 +476,13 @@ func readAll(t *testing.T, r *moqt.TrackReader) *reader {
 	go func() {
 		defer close(rd.finished)
 		for {
-			seq, err := readSeq(ctx, r)
+			group, seq, err := readGroup(ctx, r)
 			now := time.Now()
 			var ge groupError
 			switch {
 			case err == nil:
 				rd.mu.Lock()
-				rd.arrivals = append(rd.arrivals, arrival{now, seq})
+				rd.arrivals = append(rd.arrivals, arrival{now, seq, group})
 				rd.mu.Unlock()
 			case errors.As(err, &ge):
 				rd.mu.Lock()
@@ -669,6 +678,7 @@ func TestClusterRootKilledWithTwoRoots(t *testing.T) {
 	if testing.Short() {
 		t.Skip("process cluster test")
 	}
+	const maxRootKilledGap = 5 * groupInterval
 	cfg := writeFile(t, "cluster.toml", clusterTOML)
 	root1 := startNode(t, cfg, "root1", nil)
 	root2 := startNode(t, cfg, "root2", nil)
@@ -734,10 +744,12 @@ func TestClusterRootKilledWithTwoRoots(t *testing.T) {
 			skipped = append(skipped, fmt.Sprintf("%d→%d", arrivals[i-1].seq, arrivals[i].seq))
 		}
 	}
-	t.Logf("kill→leaves see root1 unhealthy %v; new broadcast found via root2 %v after publishing; root1 down %v; root1 repopulated %v after it listened; %d groups received, max gap %v, skipped %v",
-		unhealthy, failover, root1.listening.Sub(killed), repopulated, len(arrivals), maxGap, skipped)
-	if maxGap >= time.Second {
-		t.Errorf("max gap between groups %v, want < 1 s", maxGap)
+	t.Logf("FIGURE root_killed: gap=%s new_lookup_after_publish=%s root1_unhealthy_after_kill=%s root1_down=%s root1_repopulated_after_listen=%s groups=%d skipped=%v",
+		ms(maxGap), ms(failover), ms(unhealthy), ms(root1.listening.Sub(killed)), ms(repopulated), len(arrivals), skipped)
+	// Media flows leaf to leaf, so the root's death should not show beyond
+	// the group cadence plus scheduling noise.
+	if maxGap > maxRootKilledGap {
+		t.Errorf("the running subscriber saw a gap of %v between groups, want ≤ %v", maxGap, maxRootKilledGap)
 	}
 	if len(skipped) > 0 || len(bad) > 0 {
 		t.Errorf("groups skipped %v, unreadable %v", skipped, bad)
