@@ -16,6 +16,17 @@ type Resolver interface {
 	Resolve(ctx context.Context, path string) (*Broadcast, error)
 }
 
+// PrefixWatcher is an optional interface of a Resolver that can tell which
+// paths it would resolve, so that clients are announced broadcasts published
+// elsewhere. Origin.Watch calls WatchPrefix for every watcher that includes
+// remote broadcasts, and stop when that watcher closes; calls for the same
+// prefix may overlap. The resolver reports what it finds with
+// Origin.Advertise and Origin.Withdraw, from any goroutine but not from
+// within WatchPrefix or stop.
+type PrefixWatcher interface {
+	WatchPrefix(prefix string) (stop func())
+}
+
 // PublishOptions describe where a published broadcast comes from.
 type PublishOptions struct {
 	// Remote marks a broadcast that this node relays from another node rather
@@ -44,18 +55,27 @@ type publication struct {
 
 // Origin maps broadcast paths to broadcasts. Several publishers may publish
 // the same path; the newest one is served and the older ones take over, in
-// order, if it leaves. Watchers see announcements for a path prefix.
+// order, if it leaves. Paths advertised by the resolver (published on other
+// nodes) are announced too while nothing here shadows them. Watchers see
+// announcements for a path prefix.
 type Origin struct {
-	mu       sync.Mutex
-	pubs     map[string][]*publication // newest last
-	watchers map[*Watcher]struct{}
-	resolver Resolver
-	gen      uint64
+	mu         sync.Mutex
+	pubs       map[string][]*publication        // newest last
+	advertised map[string]*publication          // resolvable elsewhere; b is nil
+	watchers   map[string]map[*Watcher]struct{} // by clean prefix
+	unclean    map[*Watcher]struct{}            // prefixes CleanPath would change: matched one by one
+	resolver   Resolver
+	gen        uint64
 }
 
 // NewOrigin returns an empty origin.
 func NewOrigin() *Origin {
-	return &Origin{pubs: make(map[string][]*publication), watchers: make(map[*Watcher]struct{})}
+	return &Origin{
+		pubs:       make(map[string][]*publication),
+		advertised: make(map[string]*publication),
+		watchers:   make(map[string]map[*Watcher]struct{}),
+		unclean:    make(map[*Watcher]struct{}),
+	}
 }
 
 // SetResolver installs the resolver consulted for paths not published here.
@@ -111,6 +131,48 @@ func (o *Origin) currentLocked(path string, localOnly bool) *publication {
 	return nil
 }
 
+// Advertise marks path as published on another node: watchers that include
+// remote broadcasts see it announced (Remote) while no publication here
+// shadows it, and Consume hands it to the resolver. Advertising a path twice
+// changes nothing.
+func (o *Origin) Advertise(path string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.advertised[path] != nil {
+		return
+	}
+	o.gen++
+	o.advertised[path] = &publication{remote: true, gen: o.gen}
+	if len(o.pubs[path]) == 0 {
+		o.touchLocked(path)
+	}
+}
+
+// Withdraw undoes Advertise.
+func (o *Origin) Withdraw(path string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.advertised[path] == nil {
+		return
+	}
+	delete(o.advertised, path)
+	if len(o.pubs[path]) == 0 {
+		o.touchLocked(path)
+	}
+}
+
+// announcedLocked is what watchers report for path: the publication served
+// here, else (unless localOnly) the advertisement of a remote one.
+func (o *Origin) announcedLocked(path string, localOnly bool) *publication {
+	if p := o.currentLocked(path, localOnly); p != nil {
+		return p
+	}
+	if localOnly {
+		return nil
+	}
+	return o.advertised[path]
+}
+
 // Get returns the broadcast published at path on this node, if any. With
 // localOnly, broadcasts relayed from other nodes are ignored.
 func (o *Origin) Get(path string, localOnly bool) (*Broadcast, bool) {
@@ -138,22 +200,51 @@ func (o *Origin) Consume(ctx context.Context, path string) (*Broadcast, error) {
 	return r.Resolve(ctx, path)
 }
 
-// Paths returns the published paths under prefix, sorted.
+// Paths returns the announced paths under prefix, sorted: published here,
+// and (unless localOnly) advertised from other nodes.
 func (o *Origin) Paths(prefix string, localOnly bool) []string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	return o.pathsLocked(prefix, localOnly)
+}
+
+func (o *Origin) pathsLocked(prefix string, localOnly bool) []string {
 	var out []string
 	for path := range o.pubs {
 		if HasPathPrefix(path, prefix) && o.currentLocked(path, localOnly) != nil {
 			out = append(out, path)
 		}
 	}
+	if !localOnly {
+		for path := range o.advertised {
+			if HasPathPrefix(path, prefix) && len(o.pubs[path]) == 0 {
+				out = append(out, path)
+			}
+		}
+	}
 	sort.Strings(out)
 	return out
 }
 
+// touchLocked marks path for every watcher whose prefix covers it. Watchers
+// are indexed by prefix, so a change costs one map lookup per ancestor of
+// path rather than one check per watcher.
 func (o *Origin) touchLocked(path string) {
-	for w := range o.watchers {
+	mark := func(prefix string) {
+		for w := range o.watchers[prefix] {
+			w.markLocked(path)
+		}
+	}
+	mark("")
+	for i := 0; i < len(path); i++ {
+		if path[i] == '/' {
+			mark(path[:i])
+		}
+	}
+	if path != "" {
+		mark(path)
+	}
+	for w := range o.unclean {
 		if HasPathPrefix(path, w.opts.Prefix) {
 			w.markLocked(path)
 		}
@@ -167,22 +258,30 @@ type WatchOptions struct {
 }
 
 // Watch returns a watcher that first reports every broadcast under the
-// prefix as active, then every change.
+// prefix as active, then every change. Unless opts.LocalOnly, a resolver
+// that is a PrefixWatcher is asked to advertise what it can resolve under
+// the prefix for as long as the watcher is open.
 func (o *Origin) Watch(opts WatchOptions) *Watcher {
 	o.mu.Lock()
-	defer o.mu.Unlock()
 	w := &Watcher{o: o, opts: opts, known: make(map[string]uint64), pending: make(map[string]struct{})}
-	var initial []string
-	for path := range o.pubs {
-		if HasPathPrefix(path, opts.Prefix) {
-			initial = append(initial, path)
-		}
-	}
-	sort.Strings(initial)
-	for _, path := range initial {
+	for _, path := range o.pathsLocked(opts.Prefix, opts.LocalOnly) {
 		w.markLocked(path)
 	}
-	o.watchers[w] = struct{}{}
+	if opts.Prefix == CleanPath(opts.Prefix) {
+		set := o.watchers[opts.Prefix]
+		if set == nil {
+			set = make(map[*Watcher]struct{})
+			o.watchers[opts.Prefix] = set
+		}
+		set[w] = struct{}{}
+	} else {
+		o.unclean[w] = struct{}{}
+	}
+	pw, _ := o.resolver.(PrefixWatcher)
+	o.mu.Unlock()
+	if pw != nil && !opts.LocalOnly {
+		w.stopRemote = pw.WatchPrefix(opts.Prefix)
+	}
 	return w
 }
 
@@ -191,8 +290,9 @@ func (o *Origin) Watch(opts WatchOptions) *Watcher {
 // cannot grow its memory; a publisher replaced by another one on the same
 // path is reported as inactive then active, so readers resubscribe.
 type Watcher struct {
-	o    *Origin
-	opts WatchOptions
+	o          *Origin
+	opts       WatchOptions
+	stopRemote func() // set once by Watch; the resolver's listing for this watcher
 
 	// Guarded by o.mu.
 	known   map[string]uint64 // path -> generation reported active
@@ -245,7 +345,7 @@ func (w *Watcher) Next(ctx context.Context) (Announcement, error) {
 
 func (w *Watcher) diffLocked(path string) (Announcement, bool) {
 	known, wasActive := w.known[path]
-	cur := w.o.currentLocked(path, w.opts.LocalOnly)
+	cur := w.o.announcedLocked(path, w.opts.LocalOnly)
 	switch {
 	case cur == nil && !wasActive:
 		return Announcement{}, false
@@ -270,11 +370,21 @@ func (w *Watcher) diffLocked(path string) (Announcement, bool) {
 func (w *Watcher) Close() {
 	o := w.o
 	o.mu.Lock()
-	defer o.mu.Unlock()
 	if w.closed {
+		o.mu.Unlock()
 		return
 	}
 	w.closed = true
-	delete(o.watchers, w)
+	if set := o.watchers[w.opts.Prefix]; set != nil {
+		delete(set, w)
+		if len(set) == 0 {
+			delete(o.watchers, w.opts.Prefix)
+		}
+	}
+	delete(o.unclean, w)
 	w.wake.broadcast()
+	o.mu.Unlock()
+	if w.stopRemote != nil {
+		w.stopRemote()
+	}
 }

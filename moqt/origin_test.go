@@ -176,3 +176,98 @@ func TestWatcherCloseUnblocksNext(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// listingResolver is a Resolver that is also a PrefixWatcher: it records the
+// prefixes watched and advertises its paths under each.
+type listingResolver struct {
+	fakeResolver
+	o       *Origin
+	paths   []string
+	watched map[string]int
+}
+
+func (l *listingResolver) WatchPrefix(prefix string) func() {
+	l.watched[prefix]++
+	return func() { l.watched[prefix]-- }
+}
+
+func TestOriginAnnouncesAdvertisedPaths(t *testing.T) {
+	o := NewOrigin()
+	lr := &listingResolver{o: o, watched: map[string]int{}}
+	o.SetResolver(lr)
+
+	local := o.Watch(WatchOptions{Prefix: "room", LocalOnly: true})
+	defer local.Close()
+	all := o.Watch(WatchOptions{Prefix: "room"})
+	if lr.watched["room"] != 1 || len(lr.watched) != 1 {
+		t.Fatalf("prefixes watched: %v; want room once (LocalOnly watchers ask nothing)", lr.watched)
+	}
+
+	o.Advertise("room/remote")
+	o.Advertise("room/remote") // idempotent
+	o.Advertise("other/remote")
+	if a := next(t, all); a.Path != "room/remote" || !a.Active || !a.Remote {
+		t.Fatalf("advertised path: %+v", a)
+	}
+	expectNone(t, all)
+	expectNone(t, local)
+	if got := o.Paths("room", false); len(got) != 1 || got[0] != "room/remote" {
+		t.Fatalf("Paths(room) = %v", got)
+	}
+	if got := o.Paths("room", true); len(got) != 0 {
+		t.Fatalf("Paths(room, localOnly) = %v", got)
+	}
+
+	// A local publication shadows the advertisement: readers resubscribe to it.
+	b := NewBroadcast(TrackOptions{})
+	unpub := o.Publish("room/remote", b, PublishOptions{})
+	if a := next(t, all); a.Active {
+		t.Fatalf("shadowed advertisement not ended first: %+v", a)
+	}
+	if a := next(t, all); !a.Active || a.Remote {
+		t.Fatalf("local publication: %+v", a)
+	}
+	next(t, local)
+	o.Withdraw("room/remote") // hidden behind the local one: no change
+	expectNone(t, all)
+	unpub()
+	if a := next(t, all); a.Active {
+		t.Fatalf("after local end and withdraw: %+v", a)
+	}
+
+	// A new watcher sees advertised paths in its initial set.
+	o.Advertise("room/again")
+	late := o.Watch(WatchOptions{Prefix: "room"})
+	if a := next(t, late); a.Path != "room/again" || !a.Active {
+		t.Fatalf("late watcher's initial set: %+v", a)
+	}
+	late.Close()
+	all.Close()
+	if lr.watched["room"] != 0 {
+		t.Fatalf("closing watchers left %d prefix watches", lr.watched["room"])
+	}
+	// Consume of an advertised path goes to the resolver.
+	if _, err := o.Consume(context.Background(), "room/again"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Consume of an advertised path: %v (want the resolver's ErrNotFound)", err)
+	}
+}
+
+func TestWatcherPrefixIndex(t *testing.T) {
+	o := NewOrigin()
+	var ws []*Watcher
+	for _, p := range []string{"", "a", "a/b", "a/b/c", "ab", "/a/"} {
+		w := o.Watch(WatchOptions{Prefix: p})
+		defer w.Close()
+		ws = append(ws, w)
+	}
+	o.Publish("a/b/c", NewBroadcast(TrackOptions{}), PublishOptions{})
+	for i, want := range []bool{true, true, true, true, false, false} {
+		if want {
+			if a := next(t, ws[i]); a.Path != "a/b/c" {
+				t.Fatalf("watcher %d: %+v", i, a)
+			}
+		} else {
+			expectNone(t, ws[i])
+		}
+	}
+}
