@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/moq-cluster/moq-relay/cluster/proto"
+	"github.com/moq-cluster/moq-relay/moqt"
 )
 
 // DirectoryOptions configure liveness. HeartbeatInterval > 0; 0 < SuspectThreshold < OfflineThreshold.
@@ -28,6 +29,9 @@ type Member struct {
 	LastHeard  time.Time // last heartbeat, or the join if none since
 	Broadcasts int       // paths it announces
 	Epoch      uint64    // the registration, as returned by Join
+	// Incarnation is the node process's own id for this registration (see
+	// proto.Hello): a node that restarts joins with a new one.
+	Incarnation uint64
 }
 
 // Departed names a registration that went offline, so that the caller can
@@ -48,6 +52,7 @@ type Directory struct {
 	mu        sync.RWMutex
 	members   map[string]*member
 	paths     map[string]*pathEntry // announced or watched paths
+	listings  map[string][]*listing // WatchPrefix registrations by prefix
 	announced int                   // paths with at least one publisher
 	lastEpoch uint64
 	lastSeq   uint64         // announcement counter: recency without relying on the clock
@@ -62,12 +67,13 @@ type Directory struct {
 }
 
 type member struct {
-	id, url   string
-	epoch     uint64
-	state     proto.State
-	load      proto.Load
-	lastHeard time.Time
-	paths     map[string]*pathEntry
+	id, url     string
+	epoch       uint64
+	incarnation uint64
+	state       proto.State
+	load        proto.Load
+	lastHeard   time.Time
+	paths       map[string]*pathEntry
 }
 
 type pathEntry struct {
@@ -85,9 +91,21 @@ type watch struct {
 	cancelled atomic.Bool
 }
 
+// listing is a WatchPrefix registration.
+type listing struct {
+	prefix    string
+	exclude   string // node id whose own publications are not listed
+	fn        func(entries []proto.PathEntry)
+	cancelled atomic.Bool
+}
+
+// notification is one queued callback: a watch's new candidates, or a
+// listing's entries.
 type notification struct {
 	watch      *watch
 	candidates []proto.Candidate
+	listing    *listing
+	entries    []proto.PathEntry
 }
 
 // NewDirectory returns an empty directory. It panics on options that break
@@ -106,14 +124,15 @@ func NewDirectory(opts DirectoryOptions) *Directory {
 		now:          now,
 		members:      make(map[string]*member),
 		paths:        make(map[string]*pathEntry),
+		listings:     make(map[string][]*listing),
 	}
 }
 
-// Join registers node id at url (healthy, last heard now) and returns the
-// epoch of this registration. A node that joins again replaces its previous
-// registration: the old registration's entries are dropped (watchers told) and
-// operations carrying the old epoch are ignored from then on.
-func (d *Directory) Join(id, url string) (epoch uint64) {
+// Join registers incarnation of node id at url (healthy, last heard now) and
+// returns the epoch of this registration. A node that joins again replaces its
+// previous registration: the old registration's entries are dropped (watchers
+// told) and operations carrying the old epoch are ignored from then on.
+func (d *Directory) Join(id, url string, incarnation uint64) (epoch uint64) {
 	d.mu.Lock()
 	defer d.unlockAndNotify()
 	if old := d.members[id]; old != nil {
@@ -121,12 +140,13 @@ func (d *Directory) Join(id, url string) (epoch uint64) {
 	}
 	d.lastEpoch++
 	d.members[id] = &member{
-		id:        id,
-		url:       url,
-		epoch:     d.lastEpoch,
-		state:     proto.StateHealthy,
-		lastHeard: d.now(),
-		paths:     make(map[string]*pathEntry),
+		id:          id,
+		url:         url,
+		epoch:       d.lastEpoch,
+		incarnation: incarnation,
+		state:       proto.StateHealthy,
+		lastHeard:   d.now(),
+		paths:       make(map[string]*pathEntry),
 	}
 	return d.lastEpoch
 }
@@ -179,9 +199,11 @@ func (d *Directory) Announce(id string, epoch uint64, path string) bool {
 		d.announced++
 	}
 	d.lastSeq++
+	before := len(e.publishers)
 	e.publishers = append(e.publishers, publication{member: m, seq: d.lastSeq})
 	m.paths[path] = e
 	d.changed(e) // current returned a live (healthy or suspect) member
+	d.relist(path, e.publishers[:before], e.publishers)
 	return true
 }
 
@@ -202,9 +224,10 @@ func (d *Directory) Unannounce(id string, epoch uint64, path string) bool {
 	return true
 }
 
-// Lookup returns the healthy members that publish path, best first:
-// fewest subscribers, then lowest CPU, then most recent announcement.
-// Suspect and offline members are never returned. None: nil.
+// Lookup returns the healthy members that publish path, most recent
+// announcement first: the newest publication is the live one (a publisher
+// that moved or reconnected publishes anew). Suspect and offline members are
+// never returned. None: nil.
 func (d *Directory) Lookup(path string) []proto.Candidate {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
@@ -268,6 +291,83 @@ func (d *Directory) Watch(path string, fn func([]proto.Candidate)) (cancel func(
 	}
 }
 
+// WatchPrefix lists the paths under prefix that some node other than
+// exclude publishes (live: healthy or suspect), then every change to that
+// list: fn is called first with the whole listing (every entry Active; an
+// empty slice when there is none), then with one entry per path that enters
+// or leaves it, in change order. The same rules as Watch apply to fn: it
+// runs outside the Directory's lock, must not block and must not call back
+// into the Directory; it owns the slice. cancel stops further calls.
+func (d *Directory) WatchPrefix(prefix, exclude string, fn func([]proto.PathEntry)) (cancel func()) {
+	l := &listing{prefix: prefix, exclude: exclude, fn: fn}
+	d.mu.Lock()
+	entries := []proto.PathEntry{}
+	for path, e := range d.paths {
+		if moqt.HasPathPrefix(path, prefix) && listedFor(e.publishers, exclude) {
+			entries = append(entries, proto.PathEntry{Path: path, Active: true})
+		}
+	}
+	slices.SortFunc(entries, func(a, b proto.PathEntry) int { return strings.Compare(a.Path, b.Path) })
+	d.listings[prefix] = append(d.listings[prefix], l)
+	d.pending = append(d.pending, notification{listing: l, entries: entries})
+	d.unlockAndNotify()
+
+	return func() {
+		if l.cancelled.Swap(true) {
+			return
+		}
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		list := d.listings[prefix]
+		if i := slices.Index(list, l); i >= 0 {
+			list = slices.Delete(list, i, i+1)
+		}
+		if len(list) == 0 {
+			delete(d.listings, prefix)
+		} else {
+			d.listings[prefix] = list
+		}
+	}
+}
+
+// listedFor reports whether a path published by pubs is listed to a
+// WatchPrefix that excludes node exclude.
+func listedFor(pubs []publication, exclude string) bool {
+	for _, p := range pubs {
+		if p.member.id != exclude {
+			return true
+		}
+	}
+	return false
+}
+
+// relist queues an entry for each listing covering path whose answer
+// differs between the publishers before and after a change. Listings are
+// indexed by prefix, so this costs one map lookup per ancestor of path.
+// Caller holds mu for writing.
+func (d *Directory) relist(path string, before, after []publication) {
+	if len(d.listings) == 0 {
+		return
+	}
+	check := func(prefix string) {
+		for _, l := range d.listings[prefix] {
+			was, is := listedFor(before, l.exclude), listedFor(after, l.exclude)
+			if was != is {
+				d.pending = append(d.pending, notification{listing: l, entries: []proto.PathEntry{{Path: path, Active: is}}})
+			}
+		}
+	}
+	check("")
+	for i := 0; i < len(path); i++ {
+		if path[i] == '/' {
+			check(path[:i])
+		}
+	}
+	if path != "" {
+		check(path)
+	}
+}
+
 // Tick evaluates heartbeat deadlines at the current time: a member whose
 // last heartbeat (or join) is at least SuspectThreshold intervals old becomes
 // suspect, at least OfflineThreshold intervals old becomes offline (entries
@@ -303,13 +403,14 @@ func (d *Directory) Members() []Member {
 	list := make([]Member, 0, len(d.members))
 	for _, m := range d.members {
 		list = append(list, Member{
-			ID:         m.id,
-			URL:        m.url,
-			State:      m.state,
-			Load:       m.load,
-			LastHeard:  m.lastHeard,
-			Broadcasts: len(m.paths),
-			Epoch:      m.epoch,
+			ID:          m.id,
+			URL:         m.url,
+			State:       m.state,
+			Load:        m.load,
+			LastHeard:   m.lastHeard,
+			Broadcasts:  len(m.paths),
+			Epoch:       m.epoch,
+			Incarnation: m.incarnation,
 		})
 	}
 	slices.SortFunc(list, func(a, b Member) int { return strings.Compare(a.ID, b.ID) })
@@ -368,10 +469,12 @@ func (d *Directory) unpublish(path string, e *pathEntry, m *member) {
 	if i < 0 {
 		return
 	}
+	before := slices.Clone(e.publishers)
 	e.publishers = slices.Delete(e.publishers, i, i+1)
 	if len(e.publishers) == 0 {
 		d.announced--
 	}
+	d.relist(path, before, e.publishers)
 	if m.state != proto.StateOffline {
 		d.changed(e)
 	}
@@ -435,7 +538,12 @@ func (d *Directory) drain() {
 		}
 		d.outMu.Unlock()
 		for _, n := range batch {
-			if !n.watch.cancelled.Load() {
+			switch {
+			case n.listing != nil:
+				if !n.listing.cancelled.Load() {
+					n.listing.fn(n.entries)
+				}
+			case !n.watch.cancelled.Load():
 				n.watch.fn(n.candidates)
 			}
 		}
@@ -464,19 +572,13 @@ func (e *pathEntry) candidates(withSuspect bool) []proto.Candidate {
 	})
 	list := make([]proto.Candidate, len(live))
 	for i, p := range live {
-		list[i] = proto.Candidate{NodeID: p.member.id, URL: p.member.url, State: p.member.state, Load: p.member.load}
+		list[i] = proto.Candidate{NodeID: p.member.id, URL: p.member.url, State: p.member.state, Load: p.member.load,
+			Incarnation: p.member.incarnation}
 	}
 	return list
 }
 
-// comparePublications orders best first: fewest subscribers, then lowest
-// CPU, then most recent announcement.
+// comparePublications orders best first: the most recent announcement.
 func comparePublications(a, b publication) int {
-	if c := cmp.Compare(a.member.load.Subscribers, b.member.load.Subscribers); c != 0 {
-		return c
-	}
-	if c := cmp.Compare(a.member.load.CPUPermille, b.member.load.CPUPermille); c != 0 {
-		return c
-	}
 	return cmp.Compare(b.seq, a.seq)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -41,6 +42,7 @@ type rootLink struct {
 	nextID   uint64
 	pending  map[uint64]chan []proto.Candidate
 	watchers map[uint64]*rootWatch
+	lists    map[uint64]*sourceListing // WatchPaths by request id
 }
 
 // rootWatch receives a watched lookup's updates until the root link drops.
@@ -49,10 +51,18 @@ type rootWatch struct {
 	lost   func()
 }
 
-// run keeps the link registered. A root that is down is retried at least
-// every heartbeat interval (starting at RetryDelay if that is shorter), and
-// each attempt is bounded by a few intervals, so a restarted root is
-// repopulated within about one heartbeat of coming back.
+// Backoff caps between attempts to reach a root: one that cannot be reached
+// is retried often enough that a restarted root is repopulated within a few
+// seconds; one that refuses this node (wrong token, not a root) will not
+// change its mind soon, so its refusal is logged (once per attempt) rarely.
+const (
+	maxRootBackoff    = 5 * time.Second
+	maxRefusalBackoff = time.Minute
+)
+
+// run keeps the link registered, retrying a root that is down or refuses
+// with capped exponential backoff and jitter, from RetryDelay (at most one
+// heartbeat interval). Each attempt is bounded by a few intervals.
 func (l *rootLink) run() {
 	log := l.n.log.With(zap.String("root", l.url))
 	interval := l.n.opts.HeartbeatInterval
@@ -66,17 +76,22 @@ func (l *rootLink) run() {
 		if err != nil {
 			l.setDisconnected(err)
 			var refused *RefusedError
+			limit := maxRootBackoff
 			if errors.As(err, &refused) {
-				log.Error("cluster root refused this node; retrying", zap.Error(err), zap.Duration("retry_in", backoff))
+				limit = maxRefusalBackoff
+			}
+			wait := jitter(backoff)
+			if refused != nil {
+				log.Error("cluster root refused this node; retrying", zap.Error(err), zap.Duration("retry_in", wait))
 			} else if l.n.ctx.Err() == nil {
-				log.Warn("cluster root unreachable; retrying", zap.Error(err), zap.Duration("retry_in", backoff))
+				log.Warn("cluster root unreachable; retrying", zap.Error(err), zap.Duration("retry_in", wait))
 			}
 			select {
 			case <-l.n.ctx.Done():
 				return
-			case <-time.After(backoff):
+			case <-time.After(wait):
 			}
-			backoff = min(2*backoff, interval)
+			backoff = min(2*backoff, limit)
 			continue
 		}
 		backoff = first
@@ -98,7 +113,10 @@ func (l *rootLink) serve(conn transport.Session, str transport.Stream, r *wire.R
 	defer cancel()
 	snd := newSender(str, l.n.log.With(zap.String("root", l.url)))
 	// Announce everything local before anything else can be queued, so the
-	// root's view is complete within one round trip of the Welcome.
+	// root's view is complete within one round trip of the Welcome; then
+	// restart the listings local clients watch (resync after a reconnect).
+	ls := l.n.listings
+	ls.mu.Lock()
 	l.n.mu.Lock()
 	for p := range l.n.local {
 		snd.send(proto.Announce{Path: p})
@@ -107,8 +125,13 @@ func (l *rootLink) serve(conn transport.Session, str transport.Stream, r *wire.R
 	l.state, l.rootID, l.lastAck, l.lastErr, l.snd = rootConnected, welcome.NodeID, time.Now(), nil, snd
 	l.pending = make(map[uint64]chan []proto.Candidate)
 	l.watchers = make(map[uint64]*rootWatch)
+	l.lists = make(map[uint64]*sourceListing)
+	for _, sl := range ls.forLinkLocked(l) {
+		l.watchPathsLocked(sl)
+	}
 	l.mu.Unlock()
 	l.n.mu.Unlock()
+	ls.mu.Unlock()
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -160,6 +183,13 @@ func (l *rootLink) serve(conn transport.Session, str transport.Stream, r *wire.R
 			if w != nil {
 				w.update(m.Candidates)
 			}
+		case proto.Paths:
+			l.mu.Lock()
+			sl := l.lists[m.RequestID]
+			l.mu.Unlock()
+			if sl != nil {
+				l.n.listings.push(listingEvent{sl: sl, entries: m.Entries, complete: m.Complete})
+			}
 		default:
 			err := fmt.Errorf("%w: unexpected message type 0x%x from the root", proto.ErrMalformed, uint64(m.Type()))
 			_ = conn.CloseWithError(proto.CodeProtocolViolation, err.Error())
@@ -200,8 +230,8 @@ func (l *rootLink) heartbeat(ctx context.Context, snd *sender) error {
 func (l *rootLink) setDisconnected(err error) {
 	l.mu.Lock()
 	l.state, l.lastErr, l.snd = rootDisconnected, err, nil
-	pending, watchers := l.pending, l.watchers
-	l.pending, l.watchers = nil, nil
+	pending, watchers, lists := l.pending, l.watchers, l.lists
+	l.pending, l.watchers, l.lists = nil, nil, nil
 	l.mu.Unlock()
 	for _, ch := range pending {
 		close(ch)
@@ -209,6 +239,15 @@ func (l *rootLink) setDisconnected(err error) {
 	for _, w := range watchers {
 		w.lost()
 	}
+	for _, sl := range lists {
+		l.n.listings.push(listingEvent{sl: sl, lost: true})
+	}
+}
+
+// jitter spreads d by ±20 % so leaves that lost the same root do not retry
+// in lockstep.
+func jitter(d time.Duration) time.Duration {
+	return d + time.Duration((rand.Float64()*0.4-0.2)*float64(d))
 }
 
 // send queues m if connected; otherwise the next Welcome's re-announce

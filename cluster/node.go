@@ -14,6 +14,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -70,8 +71,12 @@ type Options struct {
 
 // Node is this process's membership in a cluster.
 type Node struct {
-	opts       Options
-	log        *zap.Logger
+	opts Options
+	log  *zap.Logger
+	// incarnation tells this process apart from earlier and later ones
+	// under the same node id (see proto.Hello).
+	incarnation uint64
+	listings    *listings
 	dialer     *dialer // control connections to roots
 	peerDialer *dialer // peer links (health-checked)
 
@@ -119,12 +124,14 @@ func New(opts Options) (*Node, error) {
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop()
 	}
+	incarnation := newIncarnation()
+	hello := proto.Hello{NodeID: opts.ID, URL: opts.URL, Token: opts.Token, Incarnation: incarnation}
 	n := &Node{
-		opts: opts,
-		log:  opts.Logger.With(zap.String("node", opts.ID)),
-		dialer: &dialer{hello: proto.Hello{NodeID: opts.ID, URL: opts.URL, Token: opts.Token}, handshakeTimeout: opts.EstablishTimeout,
-			rootCAs: opts.RootCAs, cert: opts.ClientCert},
-		peerDialer: &dialer{hello: proto.Hello{NodeID: opts.ID, URL: opts.URL, Token: opts.Token}, handshakeTimeout: opts.EstablishTimeout,
+		opts:        opts,
+		log:         opts.Logger.With(zap.String("node", opts.ID)),
+		incarnation: incarnation,
+		dialer:      &dialer{hello: hello, handshakeTimeout: opts.EstablishTimeout, rootCAs: opts.RootCAs, cert: opts.ClientCert},
+		peerDialer: &dialer{hello: hello, handshakeTimeout: opts.EstablishTimeout,
 			idleTimeout: 3 * opts.HealthCheckInterval, rootCAs: opts.RootCAs, cert: opts.ClientCert},
 		local:   make(map[string]bool),
 		remotes: make(map[string]*remote),
@@ -132,6 +139,7 @@ func New(opts Options) (*Node, error) {
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.peers = newPeerPool(n)
+	n.listings = newListings(n)
 	if len(opts.Roots) == 0 {
 		n.root = newRootServer(n)
 	}
@@ -144,6 +152,7 @@ func New(opts Options) (*Node, error) {
 	opts.Origin.SetResolver(n)
 
 	n.spawn(n.watchLocal)
+	n.spawn(n.listings.run)
 	if n.root != nil {
 		n.spawn(n.root.run)
 	}
@@ -154,7 +163,8 @@ func New(opts Options) (*Node, error) {
 	if n.root != nil {
 		role = "root"
 	}
-	n.log.Info("cluster node started", zap.String("role", role), zap.String("url", opts.URL), zap.Strings("roots", opts.Roots))
+	n.log.Info("cluster node started", zap.String("role", role), zap.String("url", opts.URL), zap.Strings("roots", opts.Roots),
+		zap.Uint64("incarnation", incarnation))
 	if opts.Token == "" && opts.AcceptToken == nil {
 		n.log.Warn("no cluster token: any node that reaches this port may join the cluster or pull its broadcasts; set --cluster-token")
 	}
@@ -202,6 +212,18 @@ func (n *Node) welcome() proto.Welcome {
 		HeartbeatInterval: n.opts.HeartbeatInterval,
 		SuspectThreshold:  uint64(n.opts.SuspectThreshold),
 		OfflineThreshold:  uint64(n.opts.OfflineThreshold),
+		Incarnation:       n.incarnation,
+	}
+}
+
+// newIncarnation draws this process's incarnation: random, non-zero (zero
+// means unknown), and within 2^53-1 so that it reads the same in JSON
+// tools that use floating-point numbers.
+func newIncarnation() uint64 {
+	for {
+		if v := rand.Uint64() & (1<<53 - 1); v != 0 {
+			return v
+		}
 	}
 }
 

@@ -22,12 +22,19 @@ type peerPool struct {
 	links map[string]*peerLink // by node id
 }
 
-// peerLink is a MoQ session to another node.
+// peerLink is a MoQ session to one incarnation of another node.
 type peerLink struct {
-	pool  *peerPool
-	id    string
-	url   string
-	ready chan struct{} // closed once sess or err is set
+	pool *peerPool
+	id   string
+	url  string
+	// incarnation is the one the directory named when the link was opened
+	// (0: unknown); welcomed is the one the node's Welcome named (set
+	// before ready closes). A link is never reused for another incarnation:
+	// that node restarted, so whatever the link carries is gone even if
+	// QUIC has not noticed yet.
+	incarnation uint64
+	welcomed    uint64
+	ready       chan struct{} // closed once sess or err is set
 	sess  moqt.Session
 	err   error
 	refs  int
@@ -38,13 +45,22 @@ func newPeerPool(n *Node) *peerPool {
 	return &peerPool{n: n, links: make(map[string]*peerLink)}
 }
 
-// acquire returns a live link to the candidate's node, opening it if needed
-// (establish timeout per attempt, 1 + MaxRetryAttempts attempts RetryDelay
-// apart). The caller must release it.
+// acquire returns a live link to the candidate's incarnation of its node,
+// opening it if needed (establish timeout per attempt, 1 + MaxRetryAttempts
+// attempts RetryDelay apart). A link to another incarnation is retired. The
+// caller must release it.
 func (p *peerPool) acquire(ctx context.Context, c proto.Candidate) (*peerLink, error) {
 	for {
 		p.mu.Lock()
 		l := p.links[c.NodeID]
+		if l != nil && !l.sameIncarnation(c.Incarnation) {
+			delete(p.links, c.NodeID)
+			p.mu.Unlock()
+			p.n.log.Info("peer link retired: node restarted", zap.String("peer", c.NodeID),
+				zap.Uint64("old_incarnation", l.incarnationNow()), zap.Uint64("incarnation", c.Incarnation))
+			l.retire()
+			continue
+		}
 		if l != nil && l.usable() {
 			l.refs++
 			if l.idle != nil {
@@ -68,11 +84,49 @@ func (p *peerPool) acquire(ctx context.Context, c proto.Candidate) (*peerLink, e
 			p.mu.Unlock()
 			return nil, errors.New("cluster node shutting down")
 		}
-		l = &peerLink{pool: p, id: c.NodeID, url: c.URL, ready: make(chan struct{})}
+		l = &peerLink{pool: p, id: c.NodeID, url: c.URL, incarnation: c.Incarnation, ready: make(chan struct{})}
 		p.links[c.NodeID] = l
 		p.mu.Unlock()
 		p.n.spawn(func() { l.open() })
 	}
+}
+
+// sameIncarnation reports whether the link may serve incarnation inc (pool
+// lock held). Unknown (0) on either side matches.
+func (l *peerLink) sameIncarnation(inc uint64) bool {
+	cur := l.incarnationNow()
+	return inc == 0 || cur == 0 || cur == inc
+}
+
+// sameIncarnationAs is sameIncarnation for callers without the pool lock.
+func (l *peerLink) sameIncarnationAs(inc uint64) bool {
+	l.pool.mu.Lock()
+	defer l.pool.mu.Unlock()
+	return l.sameIncarnation(inc)
+}
+
+// incarnationNow is the link's incarnation: the Welcome's once open.
+func (l *peerLink) incarnationNow() uint64 {
+	select {
+	case <-l.ready:
+		if l.welcomed != 0 {
+			return l.welcomed
+		}
+	default:
+	}
+	return l.incarnation
+}
+
+// retire closes a link bound to a dead incarnation; users see their
+// subscriptions end and move to the new incarnation with the root's next
+// update.
+func (l *peerLink) retire() {
+	l.pool.n.spawn(func() {
+		<-l.ready
+		if l.sess != nil {
+			l.sess.CloseWithError(0, "peer restarted")
+		}
+	})
 }
 
 // usable reports whether the link is opening or open (pool lock held).
@@ -101,8 +155,10 @@ func (l *peerLink) open() {
 	attempts := 1 + n.opts.MaxRetryAttempts
 	for attempt := 1; attempt <= attempts; attempt++ {
 		var sess moqt.Session
-		sess, err = l.dial()
+		var inc uint64
+		sess, inc, err = l.dial()
 		if err == nil {
+			l.welcomed = inc
 			log.Info("peer link open", zap.Int("attempt", attempt), zap.String("version", sess.Version()))
 			l.sess = sess
 			close(l.ready)
@@ -123,13 +179,15 @@ func (l *peerLink) open() {
 	l.pool.drop(l)
 }
 
-func (l *peerLink) dial() (moqt.Session, error) {
+// dial opens the link once; it returns the session and the incarnation the
+// node's Welcome names.
+func (l *peerLink) dial() (moqt.Session, uint64, error) {
 	n := l.pool.n
 	ctx, cancel := context.WithTimeout(n.ctx, n.opts.EstablishTimeout)
 	defer cancel()
-	conn, str, _, _, err := n.peerDialer.dial(ctx, l.url, proto.PurposePeer)
+	conn, str, _, welcome, err := n.peerDialer.dial(ctx, l.url, proto.PurposePeer)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	_ = str.Close()
 	str.CancelRead(proto.CodeNone)
@@ -140,9 +198,9 @@ func (l *peerLink) dial() (moqt.Session, error) {
 	})
 	if err != nil {
 		_ = conn.CloseWithError(proto.CodeProtocolViolation, "moq handshake failed")
-		return nil, fmt.Errorf("moq handshake: %w", err)
+		return nil, 0, fmt.Errorf("moq handshake: %w", err)
 	}
-	return sess, nil
+	return sess, welcome.Incarnation, nil
 }
 
 // watch removes the link from the pool when its session ends, and closes

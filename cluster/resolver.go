@@ -162,18 +162,29 @@ func (r *remote) others(c []proto.Candidate) []proto.Candidate {
 	return slices.DeleteFunc(slices.Clone(c), func(c proto.Candidate) bool { return c.NodeID == r.n.opts.ID })
 }
 
-// switchTo makes the best healthy candidate the source unless the current
-// source is still listed (a suspect source is kept: only offline or
-// unannounced ends it). No candidates (or none reachable) is an error.
+// switchTo follows the root's answer: the source is its first healthy
+// candidate, the newest publication (a publisher that failed over to
+// another node, or came back on a restarted one, publishes anew), so a
+// re-publish elsewhere is taken at once rather than after the old node is
+// declared offline. With no healthy candidate, a current source still listed
+// as suspect is kept: a short stall does not cut viewers off when there is
+// nowhere else to go. No candidates (or none reachable) is an error.
 func (r *remote) switchTo(cands []proto.Candidate) error {
 	cands = r.others(cands)
 	r.mu.Lock()
 	cur := r.src
 	r.mu.Unlock()
-	if cur != nil && slices.ContainsFunc(cands, func(c proto.Candidate) bool { return c.NodeID == cur.id }) {
+	is := func(c proto.Candidate) bool {
+		return cur != nil && c.NodeID == cur.id && cur.sameIncarnationAs(c.Incarnation)
+	}
+	healthy := slices.DeleteFunc(slices.Clone(cands), func(c proto.Candidate) bool { return c.State != proto.StateHealthy })
+	if len(healthy) > 0 && is(healthy[0]) {
 		return nil
 	}
-	cands = slices.DeleteFunc(cands, func(c proto.Candidate) bool { return c.State != proto.StateHealthy })
+	if len(healthy) == 0 && slices.ContainsFunc(cands, is) {
+		return nil
+	}
+	cands = healthy
 	if len(cands) == 0 {
 		return fmt.Errorf("broadcast %q: %w", r.path, moqt.ErrNotFound)
 	}

@@ -43,7 +43,7 @@ func newRootServer(n *Node) *rootServer {
 		conns: make(map[string]*memberConn),
 	}
 	if n.opts.URL != "" {
-		r.selfEpoch = r.dir.Join(n.opts.ID, n.opts.URL)
+		r.selfEpoch = r.dir.Join(n.opts.ID, n.opts.URL, n.incarnation)
 	}
 	return r
 }
@@ -121,7 +121,7 @@ func (r *rootServer) serve(ctx context.Context, a *accepted, log *zap.Logger) {
 	if r.selfEpoch == 0 {
 		log.Warn("leaf registered with a root that has no --cluster-node: broadcasts published on the root cannot be pulled by leaves")
 	}
-	epoch := r.dir.Join(id, a.hello.URL)
+	epoch := r.dir.Join(id, a.hello.URL, a.hello.Incarnation)
 	mc := &memberConn{id: id, epoch: epoch, conn: a.conn}
 	r.mu.Lock()
 	old := r.conns[id]
@@ -141,7 +141,8 @@ func (r *rootServer) serve(ctx context.Context, a *accepted, log *zap.Logger) {
 
 	snd := newSender(a.str, log)
 	snd.send(r.n.welcome())
-	log.Info("cluster member registered", zap.String("url", a.hello.URL), zap.Uint64("epoch", epoch))
+	log.Info("cluster member registered", zap.String("url", a.hello.URL), zap.Uint64("epoch", epoch),
+		zap.Uint64("incarnation", a.hello.Incarnation))
 
 	connCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -214,6 +215,14 @@ func (r *rootServer) readLoop(a *accepted, snd *sender, epoch uint64, watches ma
 			}
 			snd.send(proto.Result{RequestID: m.RequestID, Candidates: proto.FitCandidates(answer(m.Path))})
 			ordered.Unlock()
+		case proto.WatchPaths:
+			if _, dup := watches[m.RequestID]; dup {
+				return fmt.Errorf("%w: watch request id %d reused", proto.ErrMalformed, m.RequestID)
+			}
+			reqID := m.RequestID
+			watches[reqID] = r.dir.WatchPrefix(m.Prefix, id, func(entries []proto.PathEntry) {
+				sendPaths(snd, reqID, entries)
+			})
 		case proto.Unwatch:
 			if stop, ok := watches[m.RequestID]; ok {
 				stop()
@@ -222,5 +231,21 @@ func (r *rootServer) readLoop(a *accepted, snd *sender, epoch uint64, watches ma
 		default:
 			return fmt.Errorf("%w: unexpected message type 0x%x from a leaf", proto.ErrMalformed, uint64(m.Type()))
 		}
+	}
+}
+
+// sendPaths sends entries as one or more Paths messages for reqID, the last
+// one marked complete (a listing's first answer is whole once it arrives;
+// changes are whole anyway).
+func sendPaths(snd *sender, reqID uint64, entries []proto.PathEntry) {
+	for {
+		n := max(proto.FitPaths(entries), 1) // a path never exceeds a message; never stall on one
+		last := n >= len(entries)
+		n = min(n, len(entries))
+		snd.send(proto.Paths{RequestID: reqID, Complete: last, Entries: entries[:n]})
+		if last {
+			return
+		}
+		entries = entries[n:]
 	}
 }

@@ -19,7 +19,7 @@ func BenchmarkRootLookup(b *testing.B) {
 	for _, broadcasts := range []int{10_000, 100_000} {
 		b.Run(fmt.Sprintf("broadcasts=%d", broadcasts), func(b *testing.B) {
 			root := benchNode(b, "root", nil)
-			origin := root.root.dir.Join("origin", "https://origin.example:4443")
+			origin := root.root.dir.Join("origin", "https://origin.example:4443", 0)
 			paths := make([]string, broadcasts)
 			for i := range paths {
 				paths[i] = fmt.Sprintf("org-%d/room-%06d/camera", i%97, i)
