@@ -77,8 +77,8 @@ type Node struct {
 	// under the same node id (see proto.Hello).
 	incarnation uint64
 	listings    *listings
-	dialer     *dialer // control connections to roots
-	peerDialer *dialer // peer links (health-checked)
+	dialer      *dialer // control connections to roots
+	peerDialer  *dialer // peer links (health-checked)
 
 	ctx    context.Context
 	cancel context.CancelFunc

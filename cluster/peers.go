@@ -35,10 +35,10 @@ type peerLink struct {
 	incarnation uint64
 	welcomed    uint64
 	ready       chan struct{} // closed once sess or err is set
-	sess  moqt.Session
-	err   error
-	refs  int
-	idle  *time.Timer
+	sess        moqt.Session
+	err         error
+	refs        int
+	idle        *time.Timer
 }
 
 func newPeerPool(n *Node) *peerPool {
