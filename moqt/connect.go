@@ -27,6 +27,10 @@ type ConnectOptions struct {
 	// Protocols restricts the protocols offered (default: every registered one).
 	Protocols        []string
 	HandshakeTimeout time.Duration
+	// IdleTimeout ends the connection after this long without a packet from
+	// the server (keep-alives go every third of it), which is how a client
+	// learns that a relay died. 0 means transport.DefaultIdleTimeout.
+	IdleTimeout time.Duration
 }
 
 // Connect dials a MoQ server and runs the handshake. URL schemes:
@@ -53,6 +57,7 @@ func Connect(ctx context.Context, rawURL string, opts ConnectOptions) (Session, 
 		RootCAs:            opts.RootCAs,
 		InsecureSkipVerify: opts.InsecureSkipVerify,
 		HandshakeTimeout:   opts.HandshakeTimeout,
+		IdleTimeout:        opts.IdleTimeout,
 		Logger:             opts.Logger,
 	}
 	if len(dial.Protocols) == 0 {

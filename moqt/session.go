@@ -94,7 +94,11 @@ type SessionConfig struct {
 	// Authorizer replaces Authorizer; an error refuses the session with
 	// wire.CodeUnauthorized.
 	Authenticate func(path, query string) (Authorizer, error)
-	Logger       *zap.Logger
+	// OnGoaway, when set, is called with the redirect URI (empty: none)
+	// when the peer sends GOAWAY (moq-lite-04+). The peer closes the
+	// session soon after; a client reconnects, to the URI when there is one.
+	OnGoaway func(uri string)
+	Logger   *zap.Logger
 }
 
 // Defaults for the SessionConfig fields that bound what is in flight to a

@@ -32,7 +32,6 @@ package main
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -44,11 +43,14 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
+	"github.com/moq-cluster/moq-relay/cmd/internal/buildinfo"
 	"github.com/moq-cluster/moq-relay/transport"
 )
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout); err != nil {
+	if err := newRootCmd(os.Stdout).Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "moq-bench:", err)
 		os.Exit(1)
 	}
@@ -65,14 +67,35 @@ type options struct {
 	cpuprofile string
 }
 
-func parseFlags(args []string) (options, error) {
+// newRootCmd is the moq-bench command; with no flags it runs the default
+// cases (what `make bench` does).
+func newRootCmd(out io.Writer) *cobra.Command {
 	var o options
-	fs := flag.NewFlagSet("moq-bench", flag.ContinueOnError)
-	nList := fs.String("n", "1,10,100", "comma-separated subscriber counts")
+	var nList string
+	cmd := &cobra.Command{
+		Use:   "moq-bench",
+		Short: "Measure 1→N fan-out through the relay beside a raw quic-go forwarder",
+		Long: `moq-bench measures 1→N fan-out through the relay on loopback and compares
+it with a minimal raw quic-go forwarder of the same shape, measured in the
+same run. Read the relay/quic ratios rather than the absolute figures.`,
+		Version:       buildinfo.String(),
+		Args:          cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.check(nList); err != nil {
+				return err
+			}
+			return run(o, out)
+		},
+	}
+	fs := cmd.Flags()
+	fs.SortFlags = false
+	fs.StringVar(&nList, "n", "1,10,100", "comma-separated subscriber counts")
 	fs.DurationVar(&o.sh.Duration, "duration", 3*time.Second, "publishing time per case")
 	fs.IntVar(&o.sh.Frames, "frames", 16, "frames per group")
 	fs.IntVar(&o.sh.FrameSize, "frame-size", 16<<10, "bytes per frame")
-	fs.IntVar(&o.sh.Window, "window", 3, "groups the publisher may be ahead of the slowest subscriber (the relay drops beyond moqt.DefaultMaxInFlightGroups = 4 in flight)")
+	fs.IntVar(&o.sh.Window, "window", 3, "groups the publisher may be ahead of the slowest subscriber")
 	fs.DurationVar(&o.sh.Stall, "stall", 10*time.Second, "give up on a case when subscribers make no progress for this long")
 	fs.IntVar(&o.rounds, "rounds", 1, "measure each case this many times, interleaving relay and quic, and sum the rounds")
 	fs.IntVar(&o.retain, "quic-retain", 0, "baseline subscribers copy each frame into a fresh buffer and keep their last this many groups, as moqt clients do (their track cache holds 8); 0 = minimal reader")
@@ -80,38 +103,38 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.mode, "mode", "both", "what to measure: both, relay or quic")
 	fs.BoolVar(&o.json, "json", false, "print JSON instead of a table")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
-	if err := fs.Parse(args); err != nil {
-		return o, err
-	}
-	if fs.NArg() > 0 {
-		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
-	}
-	for _, f := range strings.Split(*nList, ",") {
+	return cmd
+}
+
+// check parses --n and validates the ranges.
+func (o *options) check(nList string) error {
+	o.ns = nil
+	for _, f := range strings.Split(nList, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || n < 1 || n > 1000 {
-			return o, fmt.Errorf("--n: %q is not a subscriber count in 1..1000", f)
+			return fmt.Errorf("--n: %q is not a subscriber count in 1..1000", f)
 		}
 		o.ns = append(o.ns, n)
 	}
 	switch {
 	case o.sh.Frames < 1, o.sh.FrameSize < 1, o.sh.FrameSize > 1<<24:
-		return o, fmt.Errorf("--frames must be ≥ 1 and --frame-size in 1..16 MiB")
+		return fmt.Errorf("--frames must be ≥ 1 and --frame-size in 1..16 MiB")
 	case o.relaySubs != "moqt" && o.relaySubs != "thin":
-		return o, fmt.Errorf("--relay-subs must be moqt or thin")
+		return fmt.Errorf("--relay-subs must be moqt or thin")
 	case o.retain < 0 || o.retain > 64:
-		return o, fmt.Errorf("--quic-retain must be in 0..64")
+		return fmt.Errorf("--quic-retain must be in 0..64")
 	case o.rounds < 1 || o.rounds > 100:
-		return o, fmt.Errorf("--rounds must be in 1..100")
+		return fmt.Errorf("--rounds must be in 1..100")
 	case o.sh.Window < 1:
-		return o, fmt.Errorf("--window must be ≥ 1")
+		return fmt.Errorf("--window must be ≥ 1")
 	case o.sh.Duration <= 0 || o.sh.Duration > 5*time.Minute:
-		return o, fmt.Errorf("--duration must be in (0, 5m]")
+		return fmt.Errorf("--duration must be in (0, 5m]")
 	case o.sh.Stall <= 0 || o.sh.Stall > time.Minute:
-		return o, fmt.Errorf("--stall must be in (0, 1m]")
+		return fmt.Errorf("--stall must be in (0, 1m]")
 	case o.mode != "both" && o.mode != "relay" && o.mode != "quic":
-		return o, fmt.Errorf("--mode must be both, relay or quic")
+		return fmt.Errorf("--mode must be both, relay or quic")
 	}
-	return o, nil
+	return nil
 }
 
 // row is one N: the relay and the baseline measured back to back.
@@ -121,11 +144,7 @@ type row struct {
 	QUIC  *result `json:"quic,omitempty"`
 }
 
-func run(args []string, out io.Writer) error {
-	o, err := parseFlags(args)
-	if err != nil {
-		return err
-	}
+func run(o options, out io.Writer) error {
 	if o.cpuprofile != "" {
 		f, err := os.Create(o.cpuprofile)
 		if err != nil {

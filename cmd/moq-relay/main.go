@@ -41,8 +41,13 @@ Run with no command it serves, like "moq-relay serve".`,
 			return runServe(cmd, configPath)
 		},
 	}
-	root.PersistentFlags().StringVar(&configPath, "config", "", "TOML configuration file [env MOQ_CONFIG]")
+	// --config belongs to the commands that read it (the root serves too),
+	// not to token or version.
+	const configUsage = "TOML configuration `file` [env MOQ_CONFIG]"
+	root.Flags().StringVar(&configPath, "config", "", configUsage)
 	bindServeFlags(root)
-	root.AddCommand(newServeCmd(&configPath), newVersionCmd(), newTokenCmd())
+	serve := newServeCmd(&configPath)
+	serve.Flags().StringVar(&configPath, "config", "", configUsage)
+	root.AddCommand(serve, newVersionCmd(), newTokenCmd())
 	return root
 }
