@@ -2,5 +2,5 @@
 
 package web_test
 
-// raceEnabled: this test binary was built with -race (so is the clock).
+// raceEnabled: this test binary was built with -race (so are the binaries it builds).
 const raceEnabled = false

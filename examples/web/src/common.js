@@ -7,6 +7,11 @@
 //   protocol(connection)                 -> negotiated version string (or undefined)
 //   subscribe(conn, broadcast, track, onFrame(text)) -> Promise that settles when the track ends
 //   publish(conn, broadcast, track)      -> { requested: Promise, write(seq, text), close() }
+//
+// The driver may end a page early with window.moqStop(): in pub mode, once
+// writing has begun, that ends the writing or the hold (a normal end, reporting
+// how many frames were published); before that, or in sub mode, the page fails
+// with "stopped by driver".
 
 const DEFAULT_ALPN = ["moq-lite-04", "moq-lite-03", "moql"];
 
@@ -87,6 +92,8 @@ async function wtcheck(p) {
 export async function main(pkg, version, adapter) {
 	const out = document.getElementById("result");
 	const frames = [];
+	const times = []; // Date.now() when each frame arrived (sub)
+	const sent = []; // Date.now() when each frame was written (pub)
 	let phase = "init";
 	let protocol;
 	let finished = false;
@@ -94,13 +101,26 @@ export async function main(pkg, version, adapter) {
 		if (finished) return;
 		finished = true;
 		const result = { ...r, pkg, version, protocol, mode: p?.mode, phase: r.ok ? undefined : phase };
-		if (p?.mode === "sub") result.frames = frames;
+		if (p?.mode === "sub") {
+			result.frames = frames;
+			result.times = times;
+		}
+		if (p?.mode === "pub") result.sent = sent;
 		const json = JSON.stringify(result);
 		out.textContent = json;
 		console.log(`MOQ_RESULT ${json}`);
 	};
 
 	window.addEventListener("unhandledrejection", (e) => console.warn("unhandled rejection:", errText(e.reason)));
+	let stop;
+	const stopped = new Promise((resolve) => {
+		stop = resolve;
+	});
+	window.moqStop = () => stop();
+	const failOnStop = stopped.then(() => {
+		throw new Error("stopped by driver");
+	});
+	failOnStop.catch(() => {});
 
 	let p;
 	let conn;
@@ -118,7 +138,7 @@ export async function main(pkg, version, adapter) {
 			expire = () => reject(new Error(`timeout after ${p.timeout} ms`));
 		});
 		deadline = setTimeout(expire, p.timeout);
-		const within = (promise) => Promise.race([promise, timeout]);
+		const within = (promise) => Promise.race([promise, timeout, failOnStop]);
 
 		if (p.mode === "wtcheck") {
 			phase = "wtcheck";
@@ -151,6 +171,7 @@ export async function main(pkg, version, adapter) {
 			const enough = new Promise((resolve) => {
 				const ended = adapter.subscribe(conn, p.broadcast, p.track, (text) => {
 					frames.push(text);
+					times.push(Date.now());
 					console.log(`frame ${frames.length}: ${text}`);
 					if (frames.length >= p.count) resolve();
 				});
@@ -174,15 +195,22 @@ export async function main(pkg, version, adapter) {
 		await within(pub.requested);
 		event("requested", { track: p.track });
 		phase = "write";
+		// A stop while writing ends the writing early, as a normal end.
+		let writingStopped = false;
+		stopped.then(() => {
+			writingStopped = true;
+		});
 		for (let i = 0; i < p.frames; i++) {
-			if (i > 0) await within(sleep(p.interval));
+			if (i > 0) await Promise.race([sleep(p.interval), timeout, stopped]);
+			if (writingStopped) break;
+			sent.push(Date.now());
 			pub.write(i, `${p.prefix}-${i}`);
 		}
 		clearTimeout(deadline);
-		event("published", { ok: true, published: p.frames });
+		event("published", { ok: true, published: sent.length });
 		phase = "hold";
-		await sleep(p.hold);
-		finish({ ok: true, published: p.frames, done: true });
+		await Promise.race([sleep(p.hold), stopped]);
+		finish({ ok: true, published: sent.length, done: true });
 	} catch (e) {
 		finish({ ok: false, error: errText(e) });
 	} finally {
