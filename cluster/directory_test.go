@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -773,5 +774,97 @@ func TestNewDirectoryOptions(t *testing.T) {
 	d.Join("a", "u", 0)
 	if heard := d.Members()[0].LastHeard; heard.Before(before) || time.Since(heard) > time.Minute {
 		t.Fatalf("without Now, LastHeard = %v", heard)
+	}
+}
+
+// listingRecorder collects what a WatchPrefix reports.
+type listingRecorder struct {
+	mu    sync.Mutex
+	calls [][]proto.PathEntry
+}
+
+func (r *listingRecorder) fn(entries []proto.PathEntry) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, entries)
+}
+
+func (r *listingRecorder) take() [][]proto.PathEntry {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.calls
+	r.calls = nil
+	return out
+}
+
+func TestWatchPrefixListsThenFollows(t *testing.T) {
+	h := newHarness(t)
+	h.join("a", "b", "me")
+	h.announce("a", "room/x", "roomy/x", "other/y")
+	h.announce("me", "room/mine")
+	var rec listingRecorder
+	cancel := h.d.WatchPrefix("room", "me", rec.fn)
+
+	// The listing: under "room" on a segment boundary, not this node's own.
+	got := rec.take()
+	want := [][]proto.PathEntry{{{Path: "room/x", Active: true}}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("listing = %v, want %v", got, want)
+	}
+
+	h.announce("b", "room/x")          // a second publisher: no change in the list
+	h.announce("b", "room/z")          // a new path
+	h.announce("me", "room/also-mine") // own: not listed
+	h.announce("b", "room")            // the prefix itself is a path under it
+	h.unannounce("a", "room/x")        // b still publishes it
+	h.leave("b")                       // room/x, room/z and room end everywhere
+	h.announce("a", "room/mine")       // another node publishes what I publish too: listed
+	got = rec.take()
+	want = [][]proto.PathEntry{
+		{{Path: "room/z", Active: true}},
+		{{Path: "room", Active: true}},
+		{{Path: "room/x", Active: false}},
+		{{Path: "room/z", Active: false}},
+		{{Path: "room", Active: false}},
+		{{Path: "room/mine", Active: true}},
+	}
+	slices.SortStableFunc(got[2:5], func(a, b []proto.PathEntry) int { return strings.Compare(a[0].Path, b[0].Path) })
+	slices.SortStableFunc(want[2:5], func(a, b []proto.PathEntry) int { return strings.Compare(a[0].Path, b[0].Path) })
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("changes = %v\nwant %v", got, want)
+	}
+
+	// Suspect keeps a path listed; offline drops it.
+	h.elapse(testSuspect, "me")
+	if got := rec.take(); len(got) != 0 {
+		t.Fatalf("suspect publisher changed the listing: %v", got)
+	}
+	h.elapse(testOffline-testSuspect, "me")
+	got = rec.take()
+	want = [][]proto.PathEntry{{{Path: "room/mine", Active: false}}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("after a's offline = %v, want %v", got, want)
+	}
+
+	cancel()
+	cancel()
+	h.join("c")
+	h.announce("c", "room/after")
+	if got := rec.take(); len(got) != 0 {
+		t.Fatalf("cancelled listing still called: %v", got)
+	}
+}
+
+func TestWatchPrefixEverythingEmpty(t *testing.T) {
+	h := newHarness(t)
+	var rec listingRecorder
+	defer h.d.WatchPrefix("", "", rec.fn)()
+	if got := rec.take(); len(got) != 1 || got[0] == nil || len(got[0]) != 0 {
+		t.Fatalf("empty directory listing = %#v, want one empty non-nil list", got)
+	}
+	h.join("a")
+	h.announce("a", "x/y")
+	if got := rec.take(); len(got) != 1 || got[0][0] != (proto.PathEntry{Path: "x/y", Active: true}) {
+		t.Fatalf("change = %v", got)
 	}
 }

@@ -77,7 +77,10 @@ func (l *rootLink) run() {
 			l.setDisconnected(err)
 			var refused *RefusedError
 			limit := maxRootBackoff
-			if errors.As(err, &refused) {
+			if errors.As(err, &refused) && refused.Code == proto.CodeShutdown {
+				refused = nil // a root restarting: it will be back
+			}
+			if refused != nil {
 				limit = maxRefusalBackoff
 			}
 			wait := jitter(backoff)
