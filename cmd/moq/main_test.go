@@ -19,9 +19,13 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+	"go.uber.org/zap"
 
 	"github.com/moq-cluster/moq-relay/moqt"
+	"github.com/moq-cluster/moq-relay/moqt/lite"
+	"github.com/moq-cluster/moq-relay/moqt/wire"
 	"github.com/moq-cluster/moq-relay/relay/relaytest"
+	"github.com/moq-cluster/moq-relay/transport"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -576,5 +580,99 @@ func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
 			t.Fatalf("timed out after %s waiting for %s", d, what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestSubFollowsGoaway: a hand-driven server sends GOAWAY naming another
+// relay; sub reconnects there and prints that relay's frames.
+func TestSubFollowsGoaway(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	// Relay B has the broadcast, a frame every 20 ms.
+	b := relaytest.Start(t, relaytest.Options{})
+	origin := moqt.NewOrigin()
+	bc := moqt.NewBroadcast(moqt.TrackOptions{})
+	defer bc.Close()
+	w, _ := bc.CreateTrack("text")
+	origin.Publish("demo", bc, moqt.PublishOptions{})
+	b.Connect(t, b.QUICURL(""), moqt.SessionConfig{Origin: origin})
+	pubDone := make(chan struct{})
+	go func() {
+		defer close(pubDone)
+		for i := 0; ctx.Err() == nil && i < 1000; i++ {
+			_ = w.WriteGroup([]byte(fmt.Sprintf("from-b %d", i)))
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	defer func() { cancel(); <-pubDone }()
+
+	// Server A accepts one session, serves an empty track, and sends GOAWAY.
+	cert, err := transport.GenerateCertificate([]string{"127.0.0.1"}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := transport.Listen(transport.ListenOptions{Addr: "127.0.0.1:0", Certs: transport.NewCertStore(cert), Protocols: moqt.Protocols()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	aOrigin := moqt.NewOrigin()
+	empty := moqt.NewBroadcast(moqt.TrackOptions{})
+	defer empty.Close()
+	_, _ = empty.CreateTrack("text")
+	aOrigin.Publish("demo", empty, moqt.PublishOptions{})
+	served := make(chan error, 1)
+	go func() {
+		conn, err := ln.Accept(ctx)
+		if err != nil {
+			served <- err
+			return
+		}
+		sess, err := moqt.Accept(ctx, conn, moqt.SessionConfig{Origin: aOrigin})
+		if err != nil {
+			served <- err
+			return
+		}
+		defer sess.CloseWithError(wire.CodeGoingAway, "moved")
+		time.Sleep(300 * time.Millisecond) // let the subscription start
+		str, err := conn.OpenStream(ctx)
+		if err != nil {
+			served <- err
+			return
+		}
+		msg := wire.AppendVarint(nil, uint64(lite.StreamGoaway))
+		msg = (&lite.Goaway{URI: b.HTTPURL("")}).AppendTo(msg, lite.Lite04)
+		_, err = str.Write(msg)
+		served <- err
+		select { // the client leaves; the server closes after a grace
+		case <-sess.Done():
+		case <-time.After(5 * time.Second):
+		}
+	}()
+
+	var stderr syncBuffer
+	var out bytes.Buffer
+	fp := cert.FingerprintHex()
+	s := &subscriber{
+		f:   &clientFlags{fingerprints: []string{fp}, idleTimeout: 5 * time.Second},
+		url: fmt.Sprintf("moqt://127.0.0.1:%d/", ln.UDPAddr().Port), broadcast: "demo", track: "text",
+		noWait: true, reconnect: true, reconnectMax: time.Second,
+		log: zap.NewNop(), stderr: &stderr,
+		p: &printer{out: bufio.NewWriter(&out), count: 3},
+	}
+	start := time.Now()
+	if err := s.run(ctx); err != nil {
+		t.Fatalf("sub: %v; stderr: %s", err, stderr.String())
+	}
+	if err := <-served; err != nil {
+		t.Fatalf("server A: %v", err)
+	}
+	t.Logf("sub printed 3 frames from relay B %s after connecting to A; stderr: %s", time.Since(start).Round(time.Millisecond), stderr.String())
+	if !strings.Contains(stderr.String(), "GOAWAY") || !strings.Contains(stderr.String(), b.HTTPURL("")) {
+		t.Errorf("stderr does not report the redirect: %s", stderr.String())
+	}
+	if got := out.String(); strings.Count(got, "from-b ") != 3 {
+		t.Errorf("sub printed %q, want 3 frames from relay B", got)
 	}
 }

@@ -593,6 +593,7 @@ func (s *Session) recvGoaway(str transport.Stream, r *wire.Reader) error {
 		return err
 	}
 	s.log.Info("peer sent GOAWAY", zap.String("uri", g.URI))
+	s.noteGoaway(g.URI)
 	return s.drainUntilEnd(str, r)
 }
 
