@@ -2,27 +2,34 @@ package cluster
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/moq-cluster/moq-relay/cluster/proto"
 )
 
-// Status is what GET /cluster reports.
+// Status is what GET /cluster reports. Field names are snake_case with
+// units in the name where there is one.
 type Status struct {
-	ID    string       `json:"id"`
-	Role  string       `json:"role"` // root | leaf
-	URL   string       `json:"url"`
-	Roots []RootStatus `json:"roots,omitempty"` // leaf only
+	ID          string       `json:"id"`
+	Role        string       `json:"role"` // root | leaf
+	URL         string       `json:"url"`
+	Incarnation uint64       `json:"incarnation"`
+	Roots       []RootStatus `json:"roots,omitempty"` // leaf only
 	// Members and DirectorySize are known on a root only.
-	Members          []MemberStatus `json:"members,omitempty"`
-	DirectorySize    int            `json:"directory_size"`
-	LocalBroadcasts  int            `json:"local_broadcasts"`
-	RemoteBroadcasts []string       `json:"remote_broadcasts"`
-	PeerLinks        []linkStatus   `json:"peer_links"`
-	PeerSubscribes   int64          `json:"peer_subscribes"`
+	Members       []MemberStatus `json:"members,omitempty"`
+	DirectorySize int            `json:"directory_size"`
+	// LocalBroadcasts are published on this node; RemoteBroadcasts are
+	// pulled from other nodes for local subscribers right now.
+	LocalBroadcasts  []string `json:"local_broadcasts"`
+	RemoteBroadcasts []string `json:"remote_broadcasts"`
+	// AnnouncedRemote counts broadcasts published elsewhere that this node
+	// announces to its clients (for the prefixes they watch).
+	AnnouncedRemote int          `json:"announced_remote"`
+	PeerLinks       []linkStatus `json:"peer_links"`
+	PeerSubscribes  int64        `json:"peer_subscribes"`
 }
 
 // RootStatus is a leaf's view of one root.
@@ -37,24 +44,38 @@ type RootStatus struct {
 
 // MemberStatus is one node in a root's membership.
 type MemberStatus struct {
-	ID         string     `json:"id"`
-	URL        string     `json:"url"`
-	State      string     `json:"state"`
-	Load       proto.Load `json:"load"`
-	LastHeard  time.Time  `json:"last_heard"`
-	Broadcasts int        `json:"broadcasts"`
+	ID          string     `json:"id"`
+	URL         string     `json:"url"`
+	Incarnation uint64     `json:"incarnation"`
+	State       string     `json:"state"`
+	Load        LoadStatus `json:"load"`
+	LastHeard   time.Time  `json:"last_heard"`
+	Broadcasts  int        `json:"broadcasts"`
+}
+
+// LoadStatus is a member's last reported load.
+type LoadStatus struct {
+	CPUPermille uint64 `json:"cpu_permille"` // process CPU, 1000 = one core busy
+	EgressKbps  uint64 `json:"egress_kbps"`
+	Subscribers uint64 `json:"subscribers"`
+	Sessions    uint64 `json:"sessions"`
 }
 
 // Status returns a snapshot of this node's view of the cluster.
 func (n *Node) Status() Status {
-	s := Status{ID: n.opts.ID, Role: "leaf", URL: n.opts.URL, PeerSubscribes: n.PeerSubscribes()}
+	s := Status{ID: n.opts.ID, Role: "leaf", URL: n.opts.URL, Incarnation: n.incarnation, PeerSubscribes: n.PeerSubscribes(),
+		AnnouncedRemote: n.listings.advertised()}
 	n.mu.Lock()
-	s.LocalBroadcasts = len(n.local)
+	s.LocalBroadcasts = make([]string, 0, len(n.local))
+	for p := range n.local {
+		s.LocalBroadcasts = append(s.LocalBroadcasts, p)
+	}
 	s.RemoteBroadcasts = make([]string, 0, len(n.remotes))
 	for p := range n.remotes {
 		s.RemoteBroadcasts = append(s.RemoteBroadcasts, p)
 	}
 	n.mu.Unlock()
+	slices.Sort(s.LocalBroadcasts)
 	slices.Sort(s.RemoteBroadcasts)
 	s.PeerLinks = n.peers.status()
 	slices.SortFunc(s.PeerLinks, func(a, b linkStatus) int { return strings.Compare(a.Node, b.Node) })
@@ -62,8 +83,8 @@ func (n *Node) Status() Status {
 		s.Role = "root"
 		s.DirectorySize = n.root.dir.Size()
 		for _, m := range n.root.dir.Members() {
-			s.Members = append(s.Members, MemberStatus{ID: m.ID, URL: m.URL, State: m.State.String(),
-				Load: m.Load, LastHeard: m.LastHeard, Broadcasts: m.Broadcasts})
+			s.Members = append(s.Members, MemberStatus{ID: m.ID, URL: m.URL, Incarnation: m.Incarnation, State: m.State.String(),
+				Load: LoadStatus(m.Load), LastHeard: m.LastHeard, Broadcasts: m.Broadcasts})
 		}
 	}
 	for _, l := range n.links {
@@ -77,6 +98,31 @@ func (n *Node) Status() Status {
 		s.Roots = append(s.Roots, rs)
 	}
 	return s
+}
+
+// Ready reports whether this node can serve the whole cluster: a root always
+// can; a leaf needs at least one healthy root, else it can neither find
+// remote broadcasts nor announce its own. Load balancers and GeoDNS health
+// checks read it at GET /ready.
+func (n *Node) Ready() error {
+	if n.root != nil {
+		return nil
+	}
+	var last error
+	for _, l := range n.links {
+		if l.healthy() {
+			return nil
+		}
+		l.mu.Lock()
+		if l.lastErr != nil {
+			last = fmt.Errorf("root %s: %w", l.url, l.lastErr)
+		}
+		l.mu.Unlock()
+	}
+	if last != nil {
+		return fmt.Errorf("no cluster root reachable (%w)", last)
+	}
+	return errors.New("no cluster root reachable yet")
 }
 
 func (n *Node) statusHandler() http.Handler {

@@ -227,7 +227,7 @@ func TestClusterStatusEndpoint(t *testing.T) {
 		}
 	}
 	ls := get(leaf)
-	if ls.Role != "leaf" || ls.LocalBroadcasts != 1 || len(ls.Roots) != 1 || !ls.Roots[0].Healthy || ls.Roots[0].RootID != "root" {
+	if ls.Role != "leaf" || len(ls.LocalBroadcasts) != 1 || len(ls.Roots) != 1 || !ls.Roots[0].Healthy || ls.Roots[0].RootID != "root" {
 		t.Fatalf("leaf status %+v", ls)
 	}
 	http.DefaultClient.CloseIdleConnections()

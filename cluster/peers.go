@@ -263,10 +263,11 @@ func (p *peerPool) stopTimers() {
 
 // linkStatus is a peer link in GET /cluster.
 type linkStatus struct {
-	Node  string `json:"node"`
-	URL   string `json:"url"`
-	Users int    `json:"users"`
-	State string `json:"state"`
+	Node        string `json:"node"`
+	URL         string `json:"url"`
+	Incarnation uint64 `json:"incarnation"`
+	Users       int    `json:"users"`
+	State       string `json:"state"` // opening | open | failed
 }
 
 func (p *peerPool) status() []linkStatus {
@@ -283,7 +284,7 @@ func (p *peerPool) status() []linkStatus {
 		default:
 			state = "opening"
 		}
-		out = append(out, linkStatus{Node: l.id, URL: l.url, Users: l.refs, State: state})
+		out = append(out, linkStatus{Node: l.id, URL: l.url, Incarnation: l.incarnationNow(), Users: l.refs, State: state})
 	}
 	return out
 }

@@ -63,7 +63,7 @@ func Default() *Config {
 				ReleaseDelay:        Duration(10 * time.Second),
 				MaxRetryAttempts:    3,
 				RetryDelay:          Duration(time.Second),
-				HealthCheckInterval: Duration(5 * time.Second),
+				HealthCheckInterval: Duration(time.Second),
 			},
 		},
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -105,6 +106,7 @@ type Listener struct {
 	queue  chan Session
 
 	mu        sync.Mutex
+	ready     []readyCheck
 	handlers  map[string]ALPNHandler
 	conns     map[*quic.Conn]struct{}
 	closed    bool
@@ -139,6 +141,7 @@ func Listen(opts ListenOptions) (*Listener, error) {
 	}
 	l.mux.HandleFunc("GET /certificate.sha256", l.serveFingerprint)
 	l.mux.HandleFunc("GET /health", serveHealth)
+	l.mux.HandleFunc("GET /ready", l.serveReady)
 
 	l.tr = &quic.Transport{Conn: udp}
 	tlsConf := &tls.Config{
@@ -398,6 +401,47 @@ func (l *Listener) serveFingerprint(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	_, _ = w.Write([]byte(l.opts.Certs.Current().FingerprintHex()))
+}
+
+// readyCheck is one condition GET /ready requires.
+type readyCheck struct {
+	name  string
+	check func() error
+}
+
+// AddReadyCheck makes GET /ready answer 503, with name and the error as the
+// reason, while check fails. /health stays a pure liveness probe: a process
+// that answers it is running, one that answers /ready should get traffic.
+func (l *Listener) AddReadyCheck(name string, check func() error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.ready = append(l.ready, readyCheck{name: name, check: check})
+}
+
+func (l *Listener) serveReady(w http.ResponseWriter, _ *http.Request) {
+	l.mu.Lock()
+	checks := slices.Clone(l.ready)
+	closed := l.closed
+	l.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	reason := ""
+	if closed {
+		reason = "shutting down"
+	}
+	for _, c := range checks {
+		if reason != "" {
+			break
+		}
+		if err := c.check(); err != nil {
+			reason = c.name + ": " + err.Error()
+		}
+	}
+	if reason != "" {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_ = json.NewEncoder(w).Encode(map[string]string{"status": "not ready", "reason": reason})
+		return
+	}
+	_, _ = w.Write([]byte(`{"status":"ready"}`))
 }
 
 func serveHealth(w http.ResponseWriter, _ *http.Request) {

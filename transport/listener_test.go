@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/quic-go/quic-go"
@@ -454,4 +455,36 @@ func TestAcceptBacklog(t *testing.T) {
 		}
 		echoBidi(t, ctx, kept, server, 10)
 	})
+}
+
+// /ready is 200 until a check fails, then 503 with the check's reason;
+// /health is unaffected.
+func TestReadyChecks(t *testing.T) {
+	l := listen(t, ListenOptions{})
+	base := fmt.Sprintf("http://127.0.0.1:%d", l.TCPAddr().Port)
+	get := func(path string) (int, string) {
+		rsp, body := httpGet(t, testCtx(t), http.MethodGet, base+path)
+		return rsp.StatusCode, string(body)
+	}
+	if code, body := get("/ready"); code != http.StatusOK || body != `{"status":"ready"}` {
+		t.Fatalf("/ready with no checks: %d %s", code, body)
+	}
+	var failing atomic.Bool
+	l.AddReadyCheck("cluster", func() error {
+		if failing.Load() {
+			return errors.New("no cluster root reachable")
+		}
+		return nil
+	})
+	if code, _ := get("/ready"); code != http.StatusOK {
+		t.Fatalf("/ready with a passing check: %d", code)
+	}
+	failing.Store(true)
+	code, body := get("/ready")
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, `"reason":"cluster: no cluster root reachable"`) {
+		t.Fatalf("/ready with a failing check: %d %s", code, body)
+	}
+	if code, _ := get("/health"); code != http.StatusOK {
+		t.Fatalf("/health while not ready: %d", code)
+	}
 }

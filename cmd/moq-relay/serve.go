@@ -98,12 +98,15 @@ func runServe(cmd *cobra.Command, configPath string) error {
 		MaxAnnouncements: cfg.Limits.MaxAnnouncementsPerSession,
 		Logger:           log.Named("relay"),
 	})
-	node, err := startCluster(cfg, ln, srv, sessCfg, authn, nodeCAs, log.Named("cluster"))
-	if err != nil {
-		srv.Close()
-		return err
+	if clusterConfigured(cfg.Cluster) {
+		node, err := startCluster(cfg, ln, srv, sessCfg, authn, nodeCAs, log.Named("cluster"))
+		if err != nil {
+			srv.Close()
+			return err
+		}
+		defer node.Close()
+		ln.AddReadyCheck("cluster", node.Ready)
 	}
-	defer node.Close()
 	log.Info("relay listening",
 		zap.Stringer("udp", ln.UDPAddr()),
 		zap.Stringer("tcp", ln.TCPAddr()),
@@ -170,8 +173,14 @@ func loadCertificate(c config.TLSConfig) (*transport.CertStore, error) {
 	return transport.NewCertStore(cert), nil
 }
 
-// startCluster joins (or, with no roots, becomes) the cluster root. Every
-// node runs the cluster: a standalone relay is a root with no leaves.
+// clusterConfigured reports whether any cluster setting is given. Without
+// one the relay is a plain relay: no cluster ALPN, no /cluster, no cluster
+// log lines.
+func clusterConfigured(c config.ClusterConfig) bool {
+	return len(c.Roots()) > 0 || c.NodeURL() != "" || c.ID != "" || c.Sync.ServerID != "" || c.TokenFile != ""
+}
+
+// startCluster joins (or, with no roots, becomes) the cluster root.
 // With [auth] keys, nodes present and accept JWTs with cluster: true
 // (--cluster-token holds this node's); without, the shared secret.
 func startCluster(cfg *config.Config, ln *transport.Listener, srv *relay.Server, sess moqt.SessionConfig, authn *auth.Authenticator, nodeCAs *x509.CertPool, log *zap.Logger) (*cluster.Node, error) {
