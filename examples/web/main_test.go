@@ -91,6 +91,8 @@ func requireHarness(t *testing.T) {
 
 // bins are moq-relay and examples/clock, built once per test binary (with
 // -race when this binary has it, so their races fail the tests too).
+// MOQ_RELAY_BIN names a moq-relay binary to test instead (a release, an
+// older build).
 var bins struct {
 	once         sync.Once
 	dir          string
@@ -121,6 +123,10 @@ func binaries(t *testing.T) (relay, clock string) {
 		t.Logf("built moq-relay and clock (race=%v) in %v", raceEnabled, time.Since(start).Round(time.Millisecond))
 		bins.relay = filepath.Join(bins.dir, "moq-relay")
 		bins.clock = filepath.Join(bins.dir, "clock")
+		if own := os.Getenv("MOQ_RELAY_BIN"); own != "" {
+			bins.relay = own
+			t.Logf("testing moq-relay %s (MOQ_RELAY_BIN)", own)
+		}
 	})
 	if bins.err != nil {
 		t.Fatal(bins.err)
