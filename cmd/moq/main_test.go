@@ -432,7 +432,7 @@ func TestReconnectAfterRelayCrash(t *testing.T) {
 	before := sub.lines()
 	r.kill()
 	killed := time.Now()
-	r = startRelay(t, port)
+	startRelay(t, port) // same port: the clients' URLs stay valid
 	restarted := time.Since(killed)
 	waitFor(t, 30*time.Second, "sub to print again", func() bool { return sub.lines() > before+5 })
 	resumed := time.Since(killed)

@@ -129,13 +129,14 @@ func (p *publisher) serve(ctx context.Context, sess moqt.Session, goaway goawayN
 		if f := sessionFailure(err); f != nil {
 			return f
 		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		settle(sess)
 		select {
 		case <-sess.Done():
 			return sessionEnded(sess)
 		default:
-		}
-		if ctx.Err() != nil {
-			return nil
 		}
 		fmt.Fprintf(p.stderr, "moq: %s %s (%s); offering %s (the relay did not confirm it: %v)\n", verb, redact(p.url), sess.Version(), what, err)
 	} else {
