@@ -1,0 +1,215 @@
+package main
+
+// Process tests of the relay's delivery under stalls and loss: a track of
+// small frequent groups (20 one-frame groups per second) must reach its
+// viewers whole. They reuse the helpers of main_test.go and cluster_test.go.
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/moq-cluster/moq-relay/moqt"
+	"github.com/moq-cluster/moq-relay/transport/transporttest"
+)
+
+// fastInterval is 20 groups per second.
+const fastInterval = 50 * time.Millisecond
+
+// A relay frozen for 0.6 s (SIGSTOP, then SIGCONT) while 20 groups per
+// second flow through it receives the held-up groups in a burst when it
+// wakes; its viewer still gets every one of them, in order.
+func TestRelayStallLosesNoGroups(t *testing.T) {
+	if testing.Short() {
+		t.Skip("process test")
+	}
+	const stall = 600 * time.Millisecond
+	n := &clusterNode{name: "relay", port: freePort(t)}
+	n.args = []string{"serve", "--config", writeFile(t, "relay.toml", ""),
+		"--bind", fmt.Sprintf("127.0.0.1:%d", n.port),
+		"--tls-generate", "localhost,127.0.0.1", "--log-format", "json"}
+	if err := n.start(t); err != nil {
+		t.Fatal(err)
+	}
+
+	pub := publishFast(t, n, "clock", "fast")
+	r, first := subscribeFlowing(t, connect(t, n, nil), "clock", "fast")
+	rd := readAll(t, r)
+	rd.received(t, 20)
+
+	proc := n.cmd.Process
+	if err := proc.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	stopped := time.Now()
+	time.Sleep(stall)
+	if err := proc.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	frozen := time.Since(stopped)
+	rd.received(t, 60) // 3 s of flow after the stall
+
+	report := checkFast(t, pub, rd, first)
+	t.Logf("relay frozen (SIGSTOP) for %v: %s", frozen.Round(time.Millisecond), report)
+}
+
+// In a root + two leaves, a viewer on leaf B of a track published on leaf A,
+// whose peer link B→A crosses a lossy path (25 ms each way, 3 % of datagrams
+// lost in both directions), gets every group of 20 per second, in order.
+// A's node URL names the proxy, so B dials A through it (certificate hash
+// fetch over TCP included).
+func TestClusterLossyPeerLinkLosesNoGroups(t *testing.T) {
+	if testing.Short() {
+		t.Skip("process cluster test")
+	}
+	path := transporttest.PathOptions{Delay: 25 * time.Millisecond, Loss: 0.03, Seed: 4}
+	proxy := transporttest.Start(t, "", path)
+	cfg := writeFile(t, "cluster.toml", clusterTOML)
+	root := startNode(t, cfg, "root", nil)
+	a := startNode(t, cfg, "a", []*clusterNode{root},
+		"--cluster-node", fmt.Sprintf("http://%s", proxy.Addr()))
+	proxy.SetTarget(transporttest.HostPort(a.port))
+	b := startNode(t, cfg, "b", []*clusterNode{root})
+	registered(t, []*clusterNode{root}, a, b)
+
+	pub := publishFast(t, a, "clock", "fast")
+	r, first := subscribeFlowing(t, connect(t, b, nil), "clock", "fast")
+	rd := readAll(t, r)
+	rd.received(t, 200) // 10 s of flow
+
+	report := checkFast(t, pub, rd, first)
+	st := proxy.Stats()
+	t.Logf("peer link B→A through %v each way, %.0f %% loss: %s; datagrams lost B→A %d of %d, A→B %d of %d",
+		path.Delay, path.Loss*100, report,
+		st.ToServer.Lost, st.ToServer.Lost+st.ToServer.Forwarded, st.ToClient.Lost, st.ToClient.Lost+st.ToClient.Forwarded)
+}
+
+// fastPublisher publishes one-frame groups holding their number, one every
+// fastInterval, and remembers when it wrote each.
+type fastPublisher struct {
+	mu   sync.Mutex
+	sent []time.Time // by group number
+	stop chan struct{}
+	done chan struct{}
+}
+
+// publishFast publishes broadcast path with one track on the node from a
+// fresh client session until finish or the end of the test.
+func publishFast(t *testing.T, n *clusterNode, path, track string) *fastPublisher {
+	t.Helper()
+	origin := moqt.NewOrigin()
+	b := moqt.NewBroadcast(moqt.TrackOptions{})
+	w, err := b.CreateTrack(track)
+	if err != nil {
+		t.Fatal(err)
+	}
+	origin.Publish(path, b, moqt.PublishOptions{})
+	connect(t, n, origin)
+	p := &fastPublisher{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		tick := time.NewTicker(fastInterval)
+		defer tick.Stop()
+		for seq := 0; ; seq++ {
+			select {
+			case <-p.stop:
+				return
+			case <-tick.C:
+			}
+			p.mu.Lock()
+			err := w.WriteGroup([]byte(strconv.Itoa(seq)))
+			p.sent = append(p.sent, time.Now())
+			p.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		p.finish()
+		b.Close()
+	})
+	return p
+}
+
+// finish stops publishing and returns the last group number written.
+func (p *fastPublisher) finish() int {
+	select {
+	case <-p.stop:
+	default:
+		close(p.stop)
+	}
+	<-p.done
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.sent) - 1
+}
+
+func (p *fastPublisher) sentAt(seq int) (time.Time, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if seq < 0 || seq >= len(p.sent) {
+		return time.Time{}, false
+	}
+	return p.sent[seq], true
+}
+
+// checkFast stops the publisher, waits for its last group, and fails the
+// test unless every group after first arrived once and in order. It
+// returns the figures: groups sent, received, lost, latency percentiles
+// and the longest gap between arrivals.
+func checkFast(t *testing.T, pub *fastPublisher, rd *reader, first int) string {
+	t.Helper()
+	last := pub.finish()
+	waitUntil(t, clusterTimeout, fmt.Sprintf("group %d", last), func() bool {
+		a, _ := rd.snapshot()
+		return len(a) > 0 && a[len(a)-1].seq >= last
+	})
+	arrivals, bad := rd.snapshot()
+	for _, err := range bad {
+		t.Errorf("bad group: %v", err)
+	}
+	seen := make(map[int]bool)
+	var latencies []time.Duration
+	var gap time.Duration
+	prev := arrival{seq: first}
+	for _, a := range arrivals {
+		if a.seq <= first || a.seq > last {
+			continue
+		}
+		if seen[a.seq] {
+			t.Errorf("group %d delivered twice", a.seq)
+		} else if a.seq < prev.seq {
+			t.Errorf("group %d delivered after group %d", a.seq, prev.seq)
+		}
+		if !prev.at.IsZero() {
+			gap = max(gap, a.at.Sub(prev.at))
+		}
+		seen[a.seq], prev = true, a
+		if at, ok := pub.sentAt(a.seq); ok {
+			latencies = append(latencies, a.at.Sub(at))
+		}
+	}
+	var missing []int
+	for seq := first + 1; seq <= last; seq++ {
+		if !seen[seq] {
+			missing = append(missing, seq)
+		}
+	}
+	if len(missing) > 0 {
+		t.Errorf("%d of %d groups never arrived: %v", len(missing), last-first, missing)
+	}
+	slices.Sort(latencies)
+	pct := func(p int) time.Duration {
+		if len(latencies) == 0 {
+			return 0
+		}
+		return latencies[(len(latencies)-1)*p/100].Round(time.Millisecond)
+	}
+	return fmt.Sprintf("%d groups sent, %d received, %d lost; latency p50 %v, p99 %v, max %v; longest gap between groups %v",
+		last-first, len(seen), len(missing), pct(50), pct(99), pct(100), gap.Round(time.Millisecond))
+}
