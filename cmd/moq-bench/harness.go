@@ -224,8 +224,8 @@ const lossGrace = time.Second
 // (received it complete, or seen it cut short), so at most Window groups
 // per subscriber are outstanding. (A group that vanishes entirely is given
 // up on after lossGrace; see waitWindow and result.Settled.) With the default
-// Window of 3 that stays below the relay's per-subscriber in-flight bound
-// (moqt.DefaultMaxInFlightGroups = 4) and its track cache (8 groups), so the
+// Window of 3 that stays below the relay's track cache (8 groups), and the
+// relay gives groups in flight up only by age (moqt.DefaultMaxLatency), so the
 // figure is throughput, not loss; a lower delivered fraction than 100 %
 // therefore points at a problem rather than at the pacing.
 //
