@@ -221,28 +221,43 @@ func (n *clusterNode) get(path string) ([]byte, error) {
 
 // nodeStatus is the part of cluster.Status (GET /cluster) the tests read.
 type nodeStatus struct {
-	ID    string `json:"id"`
-	Role  string `json:"role"`
-	Roots []struct {
+	ID          string `json:"id"`
+	Role        string `json:"role"`
+	Incarnation uint64 `json:"incarnation"`
+	Roots       []struct {
 		URL     string `json:"url"`
 		State   string `json:"state"`
 		Healthy bool   `json:"healthy"`
 		Error   string `json:"error"`
 	} `json:"roots"`
 	Members []struct {
-		ID         string    `json:"id"`
-		State      string    `json:"state"`
-		LastHeard  time.Time `json:"last_heard"`
-		Broadcasts int       `json:"broadcasts"`
+		ID          string    `json:"id"`
+		Incarnation uint64    `json:"incarnation"`
+		State       string    `json:"state"`
+		LastHeard   time.Time `json:"last_heard"`
+		Broadcasts  int       `json:"broadcasts"`
 	} `json:"members"`
 	DirectorySize    int      `json:"directory_size"`
+	LocalBroadcasts  []string `json:"local_broadcasts"`
 	RemoteBroadcasts []string `json:"remote_broadcasts"`
 	PeerLinks        []struct {
-		Node  string `json:"node"`
-		URL   string `json:"url"`
-		State string `json:"state"`
-		Users int    `json:"users"`
+		Node        string `json:"node"`
+		URL         string `json:"url"`
+		Incarnation uint64 `json:"incarnation"`
+		State       string `json:"state"`
+		Users       int    `json:"users"`
 	} `json:"peer_links"`
+}
+
+// memberIncarnation is id's incarnation in a root's membership (0 if not
+// listed).
+func (s nodeStatus) memberIncarnation(id string) uint64 {
+	for _, m := range s.Members {
+		if m.ID == id {
+			return m.Incarnation
+		}
+	}
+	return 0
 }
 
 // memberState is id's state in a root's membership ("" if not listed).

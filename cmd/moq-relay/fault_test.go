@@ -139,6 +139,18 @@ func disorder(arrivals []arrival) (dup, reorder int) {
 	return dup, reorder
 }
 
+// skipped counts the numbers missing between the first arrival and the last
+// (groups never delivered, such as those written to a dead node).
+func skipped(arrivals []arrival) int {
+	n := 0
+	for i := 1; i < len(arrivals); i++ {
+		if d := arrivals[i].seq - arrivals[i-1].seq; d > 1 {
+			n += d - 1
+		}
+	}
+	return n
+}
+
 // gapAround is the longest time between consecutive arrivals from before at
 // to the first one carrying a number ≥ seq (-1 if there is none yet).
 func gapAround(arrivals []arrival, at time.Time, seq int) time.Duration {
@@ -222,8 +234,8 @@ func TestClusterFailoverToAnotherLeaf(t *testing.T) {
 		recovery = resumed.at.Sub(announced)
 	}
 	gap := gapAround(arrivals, killed, int(firstOnC))
-	t.Logf("FIGURE failover: gap=%s recovery_after_announce=%s announce_after_kill=%s link_to_dead_gone_after_kill=%s dup=%d reorder=%d groups=%d",
-		ms(gap), ms(recovery), ms(announced.Sub(killed)), ms(linkGone), dup, reorder, len(arrivals))
+	t.Logf("FIGURE failover: gap=%s recovery_after_announce=%s announce_after_kill=%s link_to_dead_gone_after_kill=%s skipped=%d dup=%d reorder=%d groups=%d",
+		ms(gap), ms(recovery), ms(announced.Sub(killed)), ms(linkGone), skipped(arrivals), dup, reorder, len(arrivals))
 
 	if err := rd.endErr(); err != nil {
 		t.Errorf("b's subscriber's track ended %v after the kill: %v", rd.endAt.Sub(killed), err)
@@ -281,10 +293,12 @@ func TestClusterLeafRestartedAtOnce(t *testing.T) {
 	running := readAll(t, r)
 	running.received(t, 5)
 
+	oldIncarnation := a.status(t).Incarnation
 	killed := a.kill(t)
 	a = a.restart(t)
 	restartedIn := a.listening.Sub(killed)
 	announced, firstNew := pub.publishOn(t, a)
+	newIncarnation := a.status(t).Incarnation
 
 	// A new subscriber on b: subscribe (again after an error) until a group
 	// the new incarnation published arrives.
@@ -334,8 +348,8 @@ func TestClusterLeafRestartedAtOnce(t *testing.T) {
 	}
 	arrivals, bad := running.snapshot()
 	dup, reorder := disorder(arrivals)
-	t.Logf("FIGURE restart: restarted_after_kill=%s announce_after_kill=%s running_recovery_after_announce=%s new_recovery_after_announce=%s running_gap=%s dup=%d reorder=%d",
-		ms(restartedIn), ms(announced.Sub(killed)), ms(runningRecovery), ms(newRecovery), ms(gapAround(arrivals, killed, int(firstNew))), dup, reorder)
+	t.Logf("FIGURE restart: restarted_after_kill=%s announce_after_kill=%s running_recovery_after_announce=%s new_recovery_after_announce=%s running_gap=%s skipped=%d dup=%d reorder=%d",
+		ms(restartedIn), ms(announced.Sub(killed)), ms(runningRecovery), ms(newRecovery), ms(gapAround(arrivals, killed, int(firstNew))), skipped(arrivals), dup, reorder)
 
 	if restartedIn > time.Second {
 		t.Logf("note: a listened again only %v after the kill (scenario asks for < 1 s)", restartedIn)
@@ -357,6 +371,18 @@ func TestClusterLeafRestartedAtOnce(t *testing.T) {
 	}
 	if dup > 0 || reorder > 0 || len(bad) > 0 {
 		t.Errorf("the running subscriber got %d duplicate and %d out-of-order groups, %d unreadable (%v); arrivals %v", dup, reorder, len(bad), bad, seqs(arrivals))
+	}
+	// What b and the root hold for a must be bound to the new incarnation.
+	if oldIncarnation == newIncarnation {
+		t.Errorf("the restarted a reports the incarnation it had before the kill (%d)", newIncarnation)
+	}
+	if got := root.status(t).memberIncarnation("a"); got != newIncarnation {
+		t.Errorf("the root lists a as incarnation %d, the restarted a is %d (was %d)", got, newIncarnation, oldIncarnation)
+	}
+	for _, l := range b.status(t).PeerLinks {
+		if l.Node == "a" && l.Incarnation != newIncarnation {
+			t.Errorf("b holds a peer link to a's incarnation %d (%s), the restarted a is %d", l.Incarnation, l.State, newIncarnation)
+		}
 	}
 	for _, n := range []*clusterNode{root, a, b} {
 		n.alive(t)
