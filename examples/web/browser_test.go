@@ -28,13 +28,26 @@ type browser struct {
 	mu    sync.Mutex
 	next  int
 	pages map[string]*page
+
+	// slots bounds the cases running pages at once, whatever -parallel
+	// says: every page is a renderer process.
+	slots chan struct{}
+}
+
+// maxCases is how many cases of one test run their pages at once.
+const maxCases = 4
+
+// slot waits for a free slot; the test's end frees it.
+func (b *browser) slot(t *testing.T) {
+	b.slots <- struct{}{}
+	t.Cleanup(func() { <-b.slots })
 }
 
 // startBrowser starts the driver, waits until Chromium is up and closes it
 // when the test ends (after its subtests), expecting a clean exit.
 func startBrowser(t *testing.T) *browser {
 	t.Helper()
-	b := &browser{stderr: &lineLog{}, exited: make(chan struct{}), pages: map[string]*page{}}
+	b := &browser{stderr: &lineLog{}, exited: make(chan struct{}), pages: map[string]*page{}, slots: make(chan struct{}, maxCases)}
 	b.cmd = exec.Command("node", "run.mjs", "--serve")
 	b.cmd.Stdout = &lineWriter{line: b.dispatch}
 	b.cmd.Stderr = b.stderr

@@ -39,6 +39,7 @@ func TestBrowserCluster(t *testing.T) {
 			for _, proto := range protocols {
 				t.Run(route.name+"/"+pkg+"/"+proto.name, func(t *testing.T) {
 					t.Parallel()
+					br.slot(t)
 					crossNode(t, br, route.from, route.to, pkg, proto.name, proto.alpn, proto.want)
 				})
 			}

@@ -82,11 +82,11 @@ func requireHarness(t *testing.T) {
 	if len(missing) == 0 {
 		return
 	}
-	msg := skipNotice(missing)
 	if os.Getenv("CI") == "true" {
-		t.Fatal(msg + " (CI=true: these tests must run)")
+		t.Fatalf("browser interop harness unavailable: missing %s (CI=true: these tests must run; apt-get install chromium nodejs npm && make web)",
+			strings.Join(missing, ", "))
 	}
-	t.Skip(msg)
+	t.Skip(skipNotice(missing))
 }
 
 // bins are moq-relay and examples/clock, built once per test binary (with

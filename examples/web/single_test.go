@@ -50,6 +50,7 @@ func TestBrowserSingleNode(t *testing.T) {
 		for _, proto := range protocols {
 			t.Run("browser-subscribes/"+pkg+"/"+proto.name, func(t *testing.T) {
 				t.Parallel()
+				br.slot(t)
 				browserSubscribesClock(t, br, relay, pkg, proto.alpn, proto.want)
 			})
 		}
@@ -58,6 +59,7 @@ func TestBrowserSingleNode(t *testing.T) {
 		for _, proto := range protocols {
 			t.Run("browser-publishes/"+pkg+"/"+proto.name, func(t *testing.T) {
 				t.Parallel()
+				br.slot(t)
 				browserPublishes(t, br, relay, pkg, proto.name, proto.alpn, proto.want)
 			})
 		}
