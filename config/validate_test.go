@@ -54,6 +54,7 @@ func TestValidate(t *testing.T) {
 
 		{"cache groups zero", func(c *Config) { c.Relay.CacheGroups = 0 }, []string{"relay.cache_groups"}},
 		{"cache max age zero", func(c *Config) { c.Relay.CacheMaxAge = 0 }, []string{"relay.cache_max_age"}},
+		{"max latency zero", func(c *Config) { c.Relay.MaxLatency = 0 }, []string{"relay.max_latency"}},
 		{"frame size zero", func(c *Config) { c.Relay.MaxFrameSize = 0 }, []string{"relay.max_frame_size"}},
 		{"group size negative", func(c *Config) { c.Relay.MaxGroupSize = -1 }, []string{"relay.max_group_size"}},
 		{"frame larger than group", func(c *Config) { c.Relay.MaxFrameSize = c.Relay.MaxGroupSize + 1 },
