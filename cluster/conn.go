@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -197,14 +198,15 @@ func acceptHello(ctx context.Context, conn transport.Session, checkToken func(st
 type sender struct {
 	str    transport.Stream
 	log    *zap.Logger
+	sent   *atomic.Int64 // bytes written, added to the node's count
 	mu     sync.Mutex
 	queue  []proto.Message
 	wake   chan struct{}
 	closed bool
 }
 
-func newSender(str transport.Stream, log *zap.Logger) *sender {
-	return &sender{str: str, log: log, wake: make(chan struct{}, 1)}
+func newSender(str transport.Stream, log *zap.Logger, sent *atomic.Int64) *sender {
+	return &sender{str: str, log: log, sent: sent, wake: make(chan struct{}, 1)}
 }
 
 // send queues m; it reports false once the sender has stopped or if m
@@ -256,6 +258,7 @@ func (s *sender) run(ctx context.Context) error {
 		if _, err := s.str.Write(buf); err != nil {
 			return fmt.Errorf("write control stream: %w", err)
 		}
+		s.sent.Add(int64(len(buf)))
 	}
 }
 

@@ -30,6 +30,9 @@ type Status struct {
 	AnnouncedRemote int          `json:"announced_remote"`
 	PeerLinks       []linkStatus `json:"peer_links"`
 	PeerSubscribes  int64        `json:"peer_subscribes"`
+	// ControlBytesSent counts bytes this node wrote on cluster control
+	// streams (to its roots, or as a root to its leaves).
+	ControlBytesSent int64 `json:"control_bytes_sent"`
 }
 
 // RootStatus is a leaf's view of one root.
@@ -64,7 +67,7 @@ type LoadStatus struct {
 // Status returns a snapshot of this node's view of the cluster.
 func (n *Node) Status() Status {
 	s := Status{ID: n.opts.ID, Role: "leaf", URL: n.opts.URL, Incarnation: n.incarnation, PeerSubscribes: n.PeerSubscribes(),
-		AnnouncedRemote: n.listings.advertised()}
+		AnnouncedRemote: n.listings.advertised(), ControlBytesSent: n.controlSent.Load()}
 	n.mu.Lock()
 	s.LocalBroadcasts = make([]string, 0, len(n.local))
 	for p := range n.local {

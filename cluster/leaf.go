@@ -114,7 +114,7 @@ func (l *rootLink) run() {
 func (l *rootLink) serve(conn transport.Session, str transport.Stream, r *wire.Reader, welcome proto.Welcome) error {
 	ctx, cancel := context.WithCancel(l.n.ctx)
 	defer cancel()
-	snd := newSender(str, l.n.log.With(zap.String("root", l.url)))
+	snd := newSender(str, l.n.log.With(zap.String("root", l.url)), &l.n.controlSent)
 	// Announce everything local before anything else can be queued, so the
 	// root's view is complete within one round trip of the Welcome; then
 	// restart the listings local clients watch (resync after a reconnect).

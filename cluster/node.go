@@ -94,6 +94,7 @@ type Node struct {
 	peers *peerPool
 
 	peerSubscribes atomic.Int64
+	controlSent    atomic.Int64 // bytes written on control streams, both roles
 }
 
 // New validates opts, starts the node and installs it as the origin's

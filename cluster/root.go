@@ -139,7 +139,7 @@ func (r *rootServer) serve(ctx context.Context, a *accepted, log *zap.Logger) {
 		r.dir.Leave(id, epoch)
 	}()
 
-	snd := newSender(a.str, log)
+	snd := newSender(a.str, log, &r.n.controlSent)
 	snd.send(r.n.welcome())
 	log.Info("cluster member registered", zap.String("url", a.hello.URL), zap.Uint64("epoch", epoch),
 		zap.Uint64("incarnation", a.hello.Incarnation))
