@@ -4,6 +4,8 @@ BIN       := bin
 WEB       := examples/web
 PKGS      := ./...
 FUZZTIME  ?= 20s
+# The pinned staticcheck (2026.2.2), fetched by the Go toolchain on first use.
+STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X github.com/moq-cluster/moq-relay/cmd/internal/buildinfo.Version=$(VERSION)
 
@@ -33,7 +35,7 @@ test-short:
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet $(PKGS)
-	staticcheck $(PKGS)
+	$(STATICCHECK) $(PKGS)
 
 # Run every fuzz target for FUZZTIME each (go test -fuzz takes one target at a time).
 fuzz-smoke:
@@ -43,7 +45,7 @@ fuzz-smoke:
 # and root lookups (in-memory and over the control protocol).
 bench: build
 	$(GO) run ./cmd/moq-bench
-	$(GO) test -run '^$$' -bench 'Lookup|Announce' -benchtime 2s ./cluster/
+	$(GO) test -run '^$$' -bench 'Lookup|Announce|Listing' -benchtime 2s ./cluster/
 
 # Browser bundles for the interop tests (npm ci only when the lock changed).
 # Without npm, outside CI, the step is skipped with a notice (the interop

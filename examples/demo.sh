@@ -176,9 +176,9 @@ logs      $LOGDIR
 
 self-check: three frames of clock/seconds received on leaf B (pulled from leaf A):
 MSG
-# --no-wait: leaf B never announces broadcasts published on other nodes, so
-# the subscriber asks for clock by name instead of waiting for an announcement.
-timeout 20 "$BIN/clock" --mode sub --no-wait --count 3 --url "moqt://$HOST:$B_PORT/" \
+# Leaf B announces clock (published on A) to its clients; the subscriber
+# waits for that announcement, then pulls it through B.
+timeout 20 "$BIN/clock" --mode sub --count 3 --url "moqt://$HOST:$B_PORT/" \
 	--fingerprint "$FP_B" >"$LOGDIR/self-check.out" 2>"$LOGDIR/self-check.log" &
 pids+=("$!")
 names+=("self-check")
@@ -194,10 +194,11 @@ sed 's/^/  /' "$LOGDIR/self-check.out"
 
 cat <<MSG
 
-watch it from leaf B (the Go clock example; --no-wait because leaf B does not announce remote broadcasts):
-  $BIN/clock --mode sub --no-wait --url http://$HOST:$B_PORT/                  # WebTransport, hash fetched over HTTP
-  $BIN/clock --mode sub --no-wait --url moqt://$HOST:$B_PORT/ --fingerprint $FP_B
-  $BIN/moq sub --no-wait http://$HOST:$B_PORT/ clock seconds               # the client CLI
+watch it from leaf B (every node announces what is published anywhere in the cluster):
+  $BIN/moq announced http://$HOST:$B_PORT/                               # +clock
+  $BIN/clock --mode sub --url http://$HOST:$B_PORT/                  # WebTransport, hash fetched over HTTP
+  $BIN/clock --mode sub --url moqt://$HOST:$B_PORT/ --fingerprint $FP_B
+  $BIN/moq sub http://$HOST:$B_PORT/ clock seconds                       # the client CLI
 cluster state (GET /cluster):
   curl -s http://$HOST:$ROOT_PORT/cluster     # root: members and directory
   curl -s http://$HOST:$A_PORT/cluster     # leaf A: its root, local broadcasts
@@ -208,7 +209,7 @@ in a browser: examples/web has no page for people, only a headless-Chromium test
    node run.mjs --pkg lite --mode sub --relay http://$HOST:$B_PORT/ --broadcast clock --track seconds --count 5)
 publish your own on leaf A, watch it on leaf B:
   (while sleep 1; do date; done) | $BIN/moq pub http://$HOST:$A_PORT/ mine text
-  $BIN/clock --mode sub --no-wait --url http://$HOST:$B_PORT/ --broadcast mine --track text
+  $BIN/moq sub http://$HOST:$B_PORT/ mine text
 
 MSG
 

@@ -4,7 +4,7 @@
 //
 //	clock --mode pub  --url moqt://127.0.0.1:4443/ --fingerprint HEX
 //	clock --mode sub  --url http://127.0.0.1:4443/ --count 5
-//	clock --mode sub  --url http://127.0.0.1:4445/ --no-wait   (a cluster leaf)
+//	clock --mode sub  --url http://127.0.0.1:4445/ --no-wait   (before it is published)
 //	clock                                     (both: publish and print it back)
 //
 // Frames go to stdout, one per line; logs go to stderr. SIGINT/SIGTERM end it
@@ -69,7 +69,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringSliceVar(&c.fingerprints, "fingerprint", nil, "pin the relay certificate by its SHA-256 (hex), repeatable")
 	fs.BoolVar(&c.quic, "quic", false, "use raw QUIC for https:// URLs")
 	fs.IntVar(&c.count, "count", 0, "sub: exit after this many frames (0: forever)")
-	fs.BoolVar(&c.noWait, "no-wait", false, "sub: subscribe by name at once, retrying until the track is served, instead of waiting for an announcement (a cluster leaf does not announce broadcasts published on other nodes)")
+	fs.BoolVar(&c.noWait, "no-wait", false, "sub: subscribe by name at once, retrying until the track is served, instead of waiting for an announcement (for a broadcast that is not published yet)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: clock [flags]\n\nPublishes the time to a MoQ relay and/or prints it back.\n\n%s", fs.FlagUsages())
