@@ -56,18 +56,19 @@ type Track struct {
 	name string
 	opts TrackOptions
 
-	mu      sync.Mutex
-	log     []*Group // arrival order; log[0] has arrival index base
-	base    uint64
-	maxSeq  uint64
-	hasSeq  bool
-	closed  bool
-	err     error // non-nil when aborted
-	readers int
-	idle    chan struct{} // closed while readers == 0
-	done    chan struct{} // closed when the track ends
-	wake    notifier
-	onClose []func()
+	mu         sync.Mutex
+	log        []*Group // arrival order; log[0] has arrival index base
+	base       uint64
+	maxSeq     uint64
+	hasSeq     bool
+	closed     bool
+	err        error // non-nil when aborted
+	readers    int
+	forwarding map[*TrackReader]struct{} // readers with ReaderOptions.Forwarding
+	idle       chan struct{}             // closed while readers == 0
+	done       chan struct{}             // closed when the track ends
+	wake       notifier
+	onClose    []func()
 }
 
 // NewTrack returns a track and its writer. Most code gets tracks from a
@@ -139,6 +140,13 @@ type ReaderOptions struct {
 	Start *uint64
 	// End, when set, is the last group sequence to deliver.
 	End *uint64
+	// Forwarding marks a reader that comes back for the next group at once,
+	// whatever its consumer does (a relay forwarding to a subscriber, which
+	// gives groups up by age itself): groups it has not reached yet stay
+	// cached beyond CacheGroups, so a burst of groups that arrives before its
+	// goroutine is scheduled (a publisher or node resuming after a stall)
+	// costs it none. CacheMaxAge and the cache budget still apply.
+	Forwarding bool
 }
 
 // Reader attaches a new reader. It fails with ErrClosed once the track ended.
@@ -173,6 +181,12 @@ func (t *Track) readerLocked(opts ReaderOptions) *TrackReader {
 		}
 		r.minSeq = t.maxSeq
 	}
+	if opts.Forwarding {
+		if t.forwarding == nil {
+			t.forwarding = make(map[*TrackReader]struct{})
+		}
+		t.forwarding[r] = struct{}{}
+	}
 	if t.readers == 0 {
 		t.idle = make(chan struct{})
 	}
@@ -180,20 +194,22 @@ func (t *Track) readerLocked(opts ReaderOptions) *TrackReader {
 	return r
 }
 
-func (t *Track) releaseReader() {
+func (t *Track) releaseReader(r *TrackReader) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	delete(t.forwarding, r)
 	t.readers--
 	if t.readers == 0 {
 		close(t.idle)
 	}
 }
 
-// evictLocked drops groups beyond the count bound and groups older than the
-// age bound, but never the group holding the highest sequence: a late joiner
-// of a slow track must still find the latest group.
+// evictLocked drops groups beyond the count bound (unless a forwarding
+// reader has yet to reach them) and groups older than the age bound, but
+// never the group holding the highest sequence: a late joiner of a slow
+// track must still find the latest group.
 func (t *Track) evictLocked() {
-	for len(t.log) > t.opts.CacheGroups {
+	for len(t.log) > t.opts.CacheGroups && !t.awaitedLocked() {
 		t.dropFrontLocked()
 	}
 	if t.opts.CacheMaxAge < 0 || len(t.log) == 0 {
@@ -203,6 +219,17 @@ func (t *Track) evictLocked() {
 	for len(t.log) > 0 && t.log[0].created.Before(cutoff) && t.log[0].seq != t.maxSeq {
 		t.dropFrontLocked()
 	}
+}
+
+// awaitedLocked reports whether a forwarding reader has not reached the
+// oldest cached group yet.
+func (t *Track) awaitedLocked() bool {
+	for r := range t.forwarding {
+		if !r.done && r.cursor <= t.base {
+			return true
+		}
+	}
+	return false
 }
 
 func (t *Track) dropFrontLocked() {
@@ -400,5 +427,5 @@ func (r *TrackReader) NextGroup(ctx context.Context) (*GroupReader, error) {
 
 // Close detaches the reader. It is safe to call more than once.
 func (r *TrackReader) Close() {
-	r.once.Do(r.t.releaseReader)
+	r.once.Do(func() { r.t.releaseReader(r) })
 }

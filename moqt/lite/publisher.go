@@ -266,7 +266,9 @@ func (s *Session) subscribeLocal(path string, req Subscribe) (*moqt.TrackReader,
 			return nil, err
 		}
 	}
-	return b.Subscribe(req.Track, moqt.ReaderOptions{Start: boundPtr(req.StartGroup), End: boundPtr(req.EndGroup)})
+	// Forwarding: run never waits on the peer, and admit gives groups up by
+	// age, so the cache's count bound must not take them first in a burst.
+	return b.Subscribe(req.Track, moqt.ReaderOptions{Start: boundPtr(req.StartGroup), End: boundPtr(req.EndGroup), Forwarding: true})
 }
 
 // boundPtr converts a wire group bound to the model's optional sequence.
