@@ -178,11 +178,10 @@ func TestWatcherCloseUnblocksNext(t *testing.T) {
 }
 
 // listingResolver is a Resolver that is also a PrefixWatcher: it records the
-// prefixes watched and advertises its paths under each.
+// prefixes watched (the test advertises paths itself).
 type listingResolver struct {
 	fakeResolver
 	o       *Origin
-	paths   []string
 	watched map[string]int
 }
 
