@@ -5,7 +5,12 @@ package main
 // viewers whole. They reuse the helpers of main_test.go and cluster_test.go.
 
 import (
+	"bytes"
+	"context"
+	"encoding/hex"
 	"fmt"
+	"io"
+	"net/http"
 	"slices"
 	"strconv"
 	"sync"
@@ -57,11 +62,11 @@ func TestRelayStallLosesNoGroups(t *testing.T) {
 	t.Logf("relay frozen (SIGSTOP) for %v: %s", frozen.Round(time.Millisecond), report)
 }
 
-// In a root + two leaves, a viewer on leaf B of a track published on leaf A,
-// whose peer link B→A crosses a lossy path (25 ms each way, 3 % of datagrams
-// lost in both directions), gets every group of 20 per second, in order.
-// A's node URL names the proxy, so B dials A through it (certificate hash
-// fetch over TCP included).
+// In a root + two leaves, a viewer on leaf B of a track published on leaf A
+// gets every group of 20 per second, in order, though both B's peer link to
+// A and the viewer's own leg to B cross a lossy path (25 ms each way, 3 % of
+// datagrams lost in both directions). A's node URL names its proxy, so B
+// dials A through it (certificate hash fetch over TCP included).
 func TestClusterLossyPeerLinkLosesNoGroups(t *testing.T) {
 	if testing.Short() {
 		t.Skip("process cluster test")
@@ -76,16 +81,66 @@ func TestClusterLossyPeerLinkLosesNoGroups(t *testing.T) {
 	b := startNode(t, cfg, "b", []*clusterNode{root})
 	registered(t, []*clusterNode{root}, a, b)
 
+	viewerPath := path
+	viewerPath.Seed = 5
+	viewerProxy := transporttest.Start(t, transporttest.HostPort(b.port), viewerPath)
+
 	pub := publishFast(t, a, "clock", "fast")
-	r, first := subscribeFlowing(t, connect(t, b, nil), "clock", "fast")
+	r, first := subscribeFlowing(t, connectVia(t, b, viewerProxy), "clock", "fast")
 	rd := readAll(t, r)
 	rd.received(t, 200) // 10 s of flow
 
 	report := checkFast(t, pub, rd, first)
-	st := proxy.Stats()
-	t.Logf("peer link B→A through %v each way, %.0f %% loss: %s; datagrams lost B→A %d of %d, A→B %d of %d",
-		path.Delay, path.Loss*100, report,
-		st.ToServer.Lost, st.ToServer.Lost+st.ToServer.Forwarded, st.ToClient.Lost, st.ToClient.Lost+st.ToClient.Forwarded)
+	link, leg := proxy.Stats(), viewerProxy.Stats()
+	if link.ToClient.Forwarded == 0 {
+		t.Fatal("no datagram from A through its proxy: B reached A another way")
+	}
+	t.Logf("peer link B→A and viewer leg →B, each %v each way and %.0f %% loss: %s; datagrams lost on the link %d of %d, on the leg %d of %d",
+		path.Delay, path.Loss*100, report, lost(link), total(link), lost(leg), total(leg))
+}
+
+func lost(s transporttest.Stats) uint64 { return s.ToServer.Lost + s.ToClient.Lost }
+
+func total(s transporttest.Stats) uint64 {
+	return lost(s) + s.ToServer.Forwarded + s.ToClient.Forwarded
+}
+
+// connectVia opens a raw-QUIC client session to node n through proxy p,
+// which forwards to n's port; the certificate hash is fetched through the
+// proxy too. The session is closed when the test ends.
+func connectVia(t *testing.T, n *clusterNode, p *transporttest.Proxy) moqt.Session {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), clusterTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://%s/certificate.sha256", p.Addr()), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := statusClient.Do(req)
+	if err != nil {
+		t.Fatalf("certificate hash of %s through the proxy: %v", n.name, err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	var fp [32]byte
+	if k, herr := hex.Decode(fp[:], bytes.TrimSpace(body)); err != nil || herr != nil || k != 32 {
+		t.Fatalf("%s: certificate hash %q through the proxy: %v %v", n.name, body, err, herr)
+	}
+	sess, err := moqt.Connect(ctx, fmt.Sprintf("moqt://%s/", p.Addr()), moqt.ConnectOptions{
+		Fingerprints:  [][32]byte{fp},
+	})
+	if err != nil {
+		t.Fatalf("connect to %s through the proxy: %v", n.name, err)
+	}
+	t.Cleanup(func() {
+		sess.CloseWithError(0, "test over")
+		select {
+		case <-sess.Done():
+		case <-time.After(10 * time.Second):
+			t.Errorf("client session to %s did not stop within 10 s", n.name)
+		}
+	})
+	return sess
 }
 
 // fastPublisher publishes one-frame groups holding their number, one every
