@@ -127,7 +127,7 @@ func connectVia(t *testing.T, n *clusterNode, p *transporttest.Proxy) moqt.Sessi
 		t.Fatalf("%s: certificate hash %q through the proxy: %v %v", n.name, body, err, herr)
 	}
 	sess, err := moqt.Connect(ctx, fmt.Sprintf("moqt://%s/", p.Addr()), moqt.ConnectOptions{
-		Fingerprints:  [][32]byte{fp},
+		Fingerprints: [][32]byte{fp},
 	})
 	if err != nil {
 		t.Fatalf("connect to %s through the proxy: %v", n.name, err)
