@@ -138,6 +138,9 @@ func (s *wtSession) CloseWithError(code uint32, reason string) error {
 
 func (s *wtSession) Context() context.Context { return s.sess.Context() }
 
+// closeCauseWait bounds how long Err waits for a closing connection's cause.
+const closeCauseWait = 100 * time.Millisecond
+
 func (s *wtSession) Err() error {
 	if s.sess.Context().Err() == nil {
 		return nil
@@ -149,7 +152,13 @@ func (s *wtSession) Err() error {
 	if errors.As(err, &h3err) && h3err.ErrorCode == http3.ErrCodeDatagramError && s.conn != nil {
 		// webtransport-go labels any failure to read the CONNECT stream
 		// (idle timeout, connection lost) H3_DATAGRAM_ERROR; the
-		// connection's own close cause says what happened.
+		// connection's own close cause says what happened. The session can
+		// end a moment before the connection records that cause: wait for
+		// it, briefly, as the connection is closing anyway.
+		select {
+		case <-s.conn.Context().Done():
+		case <-time.After(closeCauseWait):
+		}
 		if cause := context.Cause(s.conn.Context()); cause != nil {
 			return convertError(cause)
 		}
