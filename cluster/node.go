@@ -50,6 +50,9 @@ type Options struct {
 	Origin   *moqt.Origin        // the relay's origin: local broadcasts are announced, remote ones resolved into it
 	// Track sets cache and limits of tracks pulled from peers.
 	Track moqt.TrackOptions
+	// MaxLatency is the latency budget of subscriptions served to peers
+	// (see moqt.SessionConfig.MaxLatency); 0: the default.
+	MaxLatency time.Duration
 	// HopID names this node in moq-lite-04 hop lists on peer links.
 	HopID uint64
 
@@ -363,6 +366,7 @@ func (n *Node) servePeer(ctx context.Context, a *accepted, log *zap.Logger) {
 		Origin:     n.opts.Origin,
 		LocalOnly:  true,
 		Track:      n.opts.Track,
+		MaxLatency: n.opts.MaxLatency,
 		HopID:      n.opts.HopID,
 		Authorizer: countingAuthorizer{n},
 		Logger:     log,

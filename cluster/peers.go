@@ -192,9 +192,10 @@ func (l *peerLink) dial() (moqt.Session, uint64, error) {
 	_ = str.Close()
 	str.CancelRead(proto.CodeNone)
 	sess, err := moqt.ConnectSession(ctx, peerConn{conn}, "", moqt.SessionConfig{
-		Track:  n.opts.Track,
-		HopID:  n.opts.HopID,
-		Logger: n.log.With(zap.String("peer", l.id)),
+		Track:      n.opts.Track,
+		HopID:      n.opts.HopID,
+		MaxLatency: n.opts.MaxLatency,
+		Logger:     n.log.With(zap.String("peer", l.id)),
 	})
 	if err != nil {
 		_ = conn.CloseWithError(proto.CodeProtocolViolation, "moq handshake failed")

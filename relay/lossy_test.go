@@ -23,14 +23,6 @@ func TestLossyPathLosesNoGroups(t *testing.T) {
 		t.Skip("runs for about 20 s")
 	}
 	forEachBinding(t, func(t *testing.T, b binding) {
-		if b.name == "webtransport" {
-			// webtransport-go accepts streams in parallel, and a viewer's
-			// session waits only groupOrderWait (100 ms) for a missing
-			// group before passing a newer one on; the late group is then
-			// stale for its readers: 2 of 181 lost in 2 of 4 runs here,
-			// none with a 1 s wait.
-			t.Skip("a WebTransport viewer drops groups overtaken by more than moqt/lite's groupOrderWait")
-		}
 		path := transporttest.PathOptions{Delay: 25 * time.Millisecond, Loss: 0.03, Seed: 8}
 		report, st := viewThroughProxy(t, b, path, 180, nil)
 		t.Logf("%s through %v each way, %.0f %% loss: %s; datagrams lost to the relay %d of %d, to the viewer %d of %d",

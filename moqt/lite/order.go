@@ -61,12 +61,15 @@ func (t *turn) done() { t.once.Do(func() { close(t.mine) }) }
 // Bounds on how long a received group waits to keep order. streamOrderWait
 // is for the stream accepted just before it to present its header (it only
 // runs out when that stream stalls); groupOrderWait is for a missing
-// sequence number, which may be lost or dropped by the sender on purpose.
+// sequence number, which may be lost or dropped by the sender on purpose:
+// long enough for a few retransmissions on a lossy path (a group overtaken
+// for longer is stale for readers already past it), short enough that a
+// group the sender gave up delays the next ones only briefly.
 // firstGroupHold is how long the first group of a subscription with an
 // unknown start waits for lower ones on bindings without ordered accept.
 const (
 	streamOrderWait = time.Second
-	groupOrderWait  = 100 * time.Millisecond
+	groupOrderWait  = 500 * time.Millisecond
 	firstGroupHold  = 20 * time.Millisecond
 )
 
