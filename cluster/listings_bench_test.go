@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moq-cluster/moq-relay/cluster/proto"
 	"github.com/moq-cluster/moq-relay/moqt"
 )
 
@@ -84,6 +85,7 @@ func BenchmarkListing100k(b *testing.B) {
 		root.root.dir.Announce("origin", origin, fmt.Sprintf("org-%d/room-%06d/camera", i%orgs, i))
 		perOrg[i%orgs]++
 	}
+	keepAlive(b, root.root.dir, "origin", origin)
 	for b.Loop() {
 		b.StopTimer()
 		leaf := benchNode(b, "leaf", []string{root.opts.URL})
@@ -128,6 +130,26 @@ func BenchmarkListing100k(b *testing.B) {
 		leaf.Close()
 		b.StartTimer()
 	}
+}
+
+// keepAlive heartbeats a simulated member until the benchmark ends, or
+// after the offline threshold its broadcasts would leave the directory.
+func keepAlive(b *testing.B, d *Directory, id string, epoch uint64) {
+	stop, alive := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(alive)
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				d.Heartbeat(id, epoch, proto.Load{})
+			}
+		}
+	}()
+	b.Cleanup(func() { close(stop); <-alive })
 }
 
 // waitHealthy waits until every leaf has a healthy root link.

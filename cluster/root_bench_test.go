@@ -20,6 +20,7 @@ func BenchmarkRootLookup(b *testing.B) {
 		b.Run(fmt.Sprintf("broadcasts=%d", broadcasts), func(b *testing.B) {
 			root := benchNode(b, "root", nil)
 			origin := root.root.dir.Join("origin", "https://origin.example:4443", 0)
+			keepAlive(b, root.root.dir, "origin", origin)
 			paths := make([]string, broadcasts)
 			for i := range paths {
 				paths[i] = fmt.Sprintf("org-%d/room-%06d/camera", i%97, i)
@@ -66,7 +67,7 @@ func BenchmarkRootLookup(b *testing.B) {
 }
 
 // benchNode starts a relay listener with a cluster node on it.
-func benchNode(b *testing.B, id string, roots []string) *Node {
+func benchNode(b testing.TB, id string, roots []string) *Node {
 	b.Helper()
 	r := relaytest.Start(b, relaytest.Options{})
 	n, err := New(Options{
