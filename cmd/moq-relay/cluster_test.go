@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -24,6 +23,7 @@ import (
 	"time"
 
 	"github.com/moq-cluster/moq-relay/moqt"
+	"github.com/moq-cluster/moq-relay/transport/transporttest"
 )
 
 // Fast liveness for the test clusters; clusterTOML says the same.
@@ -70,25 +70,7 @@ type clusterNode struct {
 // url is the node URL (http: the certificate hash is fetched and pinned).
 func (n *clusterNode) url() string { return fmt.Sprintf("http://127.0.0.1:%d", n.port) }
 
-// freePort returns a port that was just free on both UDP and TCP.
-func freePort(t *testing.T) int {
-	t.Helper()
-	for range 20 {
-		u, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := u.LocalAddr().(*net.UDPAddr).Port
-		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		_ = u.Close()
-		if err == nil {
-			_ = l.Close()
-			return port
-		}
-	}
-	t.Fatal("no port free on both UDP and TCP")
-	return 0
-}
+var freePort = transporttest.FreePort
 
 // startNode starts a node named name on a free port with the configuration
 // file cfg; with roots it is a leaf of them (in that order). It retries on

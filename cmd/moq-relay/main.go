@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/moq-cluster/moq-relay/cmd/internal/buildinfo"
 	// moq-lite is the dialect every session speaks today.
 	_ "github.com/moq-cluster/moq-relay/moqt/lite"
 )
@@ -48,6 +49,6 @@ Run with no command it serves, like "moq-relay serve".`,
 	bindServeFlags(root)
 	serve := newServeCmd(&configPath)
 	serve.Flags().StringVar(&configPath, "config", "", configUsage)
-	root.AddCommand(serve, newVersionCmd(), newTokenCmd())
+	root.AddCommand(serve, buildinfo.Command("moq-relay"), newTokenCmd())
 	return root
 }

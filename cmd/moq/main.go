@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -86,21 +85,8 @@ stderr; stdout carries only frames.
 	pf.BoolVarP(&f.verbose, "verbose", "v", false, "log to stderr")
 	pf.DurationVar(&f.idleTimeout, "idle-timeout", 6*time.Second, "declare the connection lost after this long without a packet from the relay")
 	root.SetVersionTemplate("moq {{.Version}}\n")
-	root.AddCommand(newPubCmd(&f), newSubCmd(&f), newAnnouncedCmd(&f), newVersionCmd())
+	root.AddCommand(newPubCmd(&f), newSubCmd(&f), newAnnouncedCmd(&f), buildinfo.Command("moq"))
 	return root
-}
-
-func newVersionCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the version and the protocols this build speaks",
-		Args:  cobra.NoArgs,
-		Run: func(cmd *cobra.Command, _ []string) {
-			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "moq %s\n", buildinfo.String())
-			fmt.Fprintf(out, "protocols: %s\n", strings.Join(moqt.Protocols(), ", "))
-		},
-	}
 }
 
 func (f *clientFlags) logger() *zap.Logger {

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/moq-cluster/moq-relay/transport/transporttest"
 )
 
 // relayProc is one moq-relay process on loopback, its JSON log collected.
@@ -166,26 +167,7 @@ func startCluster(t *testing.T) *testCluster {
 	return c
 }
 
-// freePort returns a loopback port that was just free on both UDP (QUIC)
-// and TCP (/certificate.sha256).
-func freePort(t *testing.T) int {
-	t.Helper()
-	for range 20 {
-		u, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := u.LocalAddr().(*net.UDPAddr).Port
-		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		_ = u.Close()
-		if err == nil {
-			_ = l.Close()
-			return port
-		}
-	}
-	t.Fatal("no loopback port free on both UDP and TCP")
-	return 0
-}
+var freePort = transporttest.FreePort
 
 // logLine is the part of a zap JSON line the tests look at.
 type logLine struct {

@@ -2,8 +2,13 @@
 package buildinfo
 
 import (
+	"fmt"
 	"runtime/debug"
 	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/moq-cluster/moq-relay/moqt"
 )
 
 // Version is set at link time by the Makefile (-X); otherwise it is taken
@@ -44,4 +49,21 @@ func Dependency(path string) string {
 		}
 	}
 	return "unknown"
+}
+
+// Command is the `version` subcommand of the binary named name: its
+// version, the MoQ protocols it speaks and the QUIC stack it was built with.
+func Command(name string) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version and the protocols this build speaks",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, _ []string) {
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "%s %s\n", name, String())
+			fmt.Fprintf(out, "protocols: %s\n", strings.Join(moqt.Protocols(), ", "))
+			fmt.Fprintf(out, "quic-go %s, webtransport-go %s\n",
+				Dependency("github.com/quic-go/quic-go"), Dependency("github.com/quic-go/webtransport-go"))
+		},
+	}
 }
