@@ -133,3 +133,26 @@ func TestAnnouncementsSurviveARoot(t *testing.T) {
 	p2.b.Close()
 	onB.waitFor("live/2", false)
 }
+
+// Roots never talk to each other; a publisher's leaf that reaches only the
+// second root must still be found by a leaf that asks the first one first,
+// and announced there.
+func TestLookupDoesNotDependOnTheRootAsked(t *testing.T) {
+	r1 := startNode(t, nodeOptions{ID: "r1"})
+	r2 := startNode(t, nodeOptions{ID: "r2"})
+	a := startNode(t, nodeOptions{ID: "a", Roots: []*node{r2}})
+	b := startNode(t, nodeOptions{ID: "b", Roots: []*node{r1, r2}})
+	registered(t, r2, a, b)
+	registered(t, r1, b)
+
+	onB := watchAnnouncements(t, b.Connect(t, b.QUICURL(""), moqt.SessionConfig{}), "")
+	pub := publish(t, a, "only/on-r2", "t")
+	onB.waitFor("only/on-r2", true)
+	r := subscribe(t, b, b.Connect(t, b.QUICURL(""), moqt.SessionConfig{}), "only/on-r2", "t")
+	pub.writeGroup(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if f, err := nextFrame(ctx, r); err != nil || f != "1" {
+		t.Fatalf("frame via the second root's answer: %q, %v", f, err)
+	}
+}

@@ -316,7 +316,9 @@ func (l *rootLink) lookup(ctx context.Context, path string, w *rootWatch) ([]pro
 }
 
 // lookup asks the first healthy root for path, falling back to the next on
-// failure. On a root, the directory answers directly.
+// failure, and also when it does not know the path (a root that a publisher's
+// leaf could not reach lacks its broadcasts; the answer must not depend on
+// which root is asked). On a root, the directory answers directly.
 func (n *Node) lookup(ctx context.Context, path string, w *rootWatch) ([]proto.Candidate, func(), error) {
 	if n.root != nil {
 		if w == nil {
@@ -325,7 +327,10 @@ func (n *Node) lookup(ctx context.Context, path string, w *rootWatch) ([]proto.C
 		stop := n.root.dir.Watch(path, w.update)
 		return n.root.dir.Watched(path), stop, nil
 	}
-	var errs []error
+	var (
+		errs     []error
+		notFound func() // the first root's empty answer, kept if no root knows more
+	)
 	for _, l := range n.links {
 		if !l.healthy() {
 			continue
@@ -333,10 +338,22 @@ func (n *Node) lookup(ctx context.Context, path string, w *rootWatch) ([]proto.C
 		lctx, cancel := context.WithTimeout(ctx, n.opts.EstablishTimeout)
 		c, stop, err := l.lookup(lctx, path, w)
 		cancel()
-		if err == nil {
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("root %s: %w", l.url, err))
+		case len(c) > 0:
+			if notFound != nil {
+				notFound()
+			}
 			return c, stop, nil
+		case notFound == nil:
+			notFound = stop
+		default:
+			stop()
 		}
-		errs = append(errs, fmt.Errorf("root %s: %w", l.url, err))
+	}
+	if notFound != nil {
+		return nil, notFound, nil
 	}
 	if len(errs) == 0 {
 		return nil, nil, errors.New("no cluster root reachable")
