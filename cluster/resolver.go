@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -64,6 +65,7 @@ type remote struct {
 	watchLost  bool
 	stopWatch  func()
 	tracks     int
+	pumps      map[*pump]struct{}
 	done       chan struct{} // closed when the remote has ended
 	ended      bool
 }
@@ -240,8 +242,7 @@ func (r *remote) follow() {
 			r.end(errors.New("cluster node shutting down"))
 			return
 		case <-orphaned:
-			r.end(nil)
-			r.log.Info("remote broadcast ended")
+			r.endOrphaned()
 			return
 		case <-r.kick:
 		}
@@ -263,7 +264,8 @@ func (r *remote) follow() {
 				r.log.Info("remote broadcast has no source; waiting for it to reappear", zap.Error(err), zap.Duration("grace", r.n.moveGrace()))
 				orphaned = time.After(r.n.moveGrace())
 			}
-			r.setSource(nil)
+			// The old source stays: if its publisher ended the broadcast,
+			// the end of its tracks is still on the way.
 			continue
 		}
 		orphaned = nil
@@ -294,6 +296,30 @@ func (r *remote) rewatch() []proto.Candidate {
 		case <-time.After(r.n.opts.HeartbeatInterval):
 		}
 	}
+}
+
+// errSourceLost ends the tracks of a remote broadcast whose node went away
+// (killed, restarted, partitioned) and was not replaced within the grace:
+// viewers must not take it for their publisher ending the track, and may
+// resubscribe when it is published again.
+var errSourceLost = &wire.Error{Code: wire.CodeUnroutable, Reason: "source lost: the node publishing the broadcast is gone"}
+
+// endOrphaned ends a remote that had no source for the grace period: tracks
+// whose source ended them cleanly close, the others end with errSourceLost.
+func (r *remote) endOrphaned() {
+	r.mu.Lock()
+	var lost []*pump
+	for p := range r.pumps {
+		if !p.sawEnd.Load() {
+			lost = append(lost, p)
+		}
+	}
+	r.mu.Unlock()
+	for _, p := range lost {
+		p.w.Abort(errSourceLost)
+	}
+	r.end(nil)
+	r.log.Info("remote broadcast ended", zap.Int("tracks_lost", len(lost)))
 }
 
 // end closes the remote: its tracks end for local readers (with err, if
@@ -336,16 +362,22 @@ func (r *remote) startTrack(w *moqt.TrackWriter) {
 		return
 	}
 	r.tracks++
+	p := &pump{r: r, w: w}
+	if r.pumps == nil {
+		r.pumps = make(map[*pump]struct{})
+	}
+	r.pumps[p] = struct{}{}
 	r.mu.Unlock()
 	r.n.spawn(func() {
-		defer r.trackDone()
-		(&pump{r: r, w: w}).run()
+		defer r.trackDone(p)
+		p.run()
 	})
 }
 
 // trackDone ends the remote ReleaseDelay after its last track was released.
-func (r *remote) trackDone() {
+func (r *remote) trackDone(p *pump) {
 	r.mu.Lock()
+	delete(r.pumps, p)
 	r.tracks--
 	idle := r.tracks == 0 && !r.ended
 	r.mu.Unlock()
@@ -379,6 +411,7 @@ type pump struct {
 	last   uint64 // highest local sequence written
 	wrote  bool
 	groups sync.WaitGroup
+	sawEnd atomic.Bool // the current source ended the track cleanly
 }
 
 func (p *pump) run() {
@@ -397,7 +430,9 @@ func (p *pump) run() {
 			p.finish(p.r.b.Err())
 			return
 		}
+		p.sawEnd.Store(false)
 		err := p.copyFrom(src, changed, released)
+		p.sawEnd.Store(err == nil || errors.Is(err, io.EOF))
 		switch {
 		case err == errSourceChanged:
 			continue

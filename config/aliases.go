@@ -17,7 +17,7 @@ type shortcut struct {
 }
 
 var shortcuts = []shortcut{
-	{"bind", "MOQ_BIND", "server.bind", "`host:port` to listen on: UDP for QUIC/WebTransport, TCP for the fallback"},
+	{"bind", "MOQ_BIND", "server.bind", "`host:port` to listen on: UDP for QUIC/WebTransport, TCP (same port) for /certificate.sha256, /health, /ready and /cluster"},
 	{"tls-cert", "MOQ_TLS_CERT", "server.tls.cert", "TLS certificate chain `file` (PEM)"},
 	{"tls-key", "MOQ_TLS_KEY", "server.tls.key", "TLS private key `file` (PEM)"},
 	{"tls-root", "MOQ_TLS_ROOT", "server.tls.root", "CA `file` (PEM) for mTLS between cluster nodes"},

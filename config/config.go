@@ -53,7 +53,7 @@ type LimitsConfig struct {
 }
 
 // ServerConfig is the listener: one host:port serves QUIC and WebTransport
-// on UDP and the HTTP/WebSocket fallback on TCP.
+// on UDP and the plain-HTTP endpoints on TCP.
 type ServerConfig struct {
 	Bind string `toml:"bind"`
 	// QUIC connection timeouts; they sit here rather than under [server.tls]

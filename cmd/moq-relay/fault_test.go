@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/moq-cluster/moq-relay/moqt"
+	"github.com/moq-cluster/moq-relay/moqt/wire"
 )
 
 // faultTOML keeps the default liveness settings ([cluster.sync] heartbeat
@@ -445,5 +446,70 @@ func TestClusterLeafStalled(t *testing.T) {
 	}
 	for _, n := range []*clusterNode{root, a, b} {
 		n.alive(t)
+	}
+}
+
+// Leaf A is killed and restarted at once, but its publisher comes back only
+// after the remote grace (a client noticing the loss by its idle timeout).
+// The running subscriber on B must not be told its publisher ended the
+// track: it ends with "unroutable" (source lost), so a client resubscribes,
+// and a resubscription gets the re-published broadcast.
+func TestClusterLeafRestartedPublisherLate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("process cluster test")
+	}
+	const late = 4 * time.Second // the grace is suspect_threshold heartbeats: 3 s
+	cfg := writeFile(t, "cluster.toml", faultTOML)
+	root := startNode(t, cfg, "root", nil)
+	a := startNode(t, cfg, "a", []*clusterNode{root})
+	b := startNode(t, cfg, "b", []*clusterNode{root})
+	registered(t, []*clusterNode{root}, a, b)
+
+	pub := newFailoverPublisher(t, "clock", "ms")
+	pub.publishOn(t, a)
+	sess := connect(t, b, nil)
+	r, _ := subscribeFlowing(t, sess, "clock", "ms")
+	running := readAll(t, r)
+	running.received(t, 5)
+
+	killed := a.kill(t)
+	a = a.restart(t)
+	select {
+	case <-running.ended:
+	case <-time.After(late + 5*time.Second):
+		t.Fatalf("the running subscriber's track did not end within %v of the kill", late+5*time.Second)
+	}
+	endErr := running.endErr()
+	if !moqt.IsCode(endErr, wire.CodeUnroutable) {
+		t.Fatalf("the running subscriber's track ended with %v; want unroutable (source lost), not a clean end", endErr)
+	}
+	endedAfter := running.endAt.Sub(killed)
+
+	time.Sleep(time.Until(killed.Add(late)))
+	announced, firstNew := pub.publishOn(t, a)
+	var recovery time.Duration = -1
+	for deadline := announced.Add(clusterTimeout); recovery < 0 && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		r, err := sess.Consume("clock").Subscribe("ms", moqt.ReaderOptions{})
+		if err != nil {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		for {
+			_, seq, err := readGroup(ctx, r)
+			if err != nil {
+				break
+			}
+			if seq >= int(firstNew) {
+				recovery = time.Since(announced)
+				break
+			}
+		}
+		cancel()
+		r.Close()
+	}
+	t.Logf("FIGURE restart_publisher_late: track_ended_after_kill=%s (%v) republished_after_kill=%s resubscribed_recovery_after_announce=%s",
+		ms(endedAfter), endErr, ms(announced.Sub(killed)), ms(recovery))
+	if recovery < 0 {
+		t.Fatalf("a resubscription on b got nothing within %v of the re-publish", clusterTimeout)
 	}
 }
