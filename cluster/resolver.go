@@ -64,9 +64,8 @@ type remote struct {
 	kick       chan struct{} // wakes follow: new candidates or a lost watch
 	watchLost  bool
 	stopWatch  func()
-	tracks     int
-	pumps      map[*pump]struct{}
-	done       chan struct{} // closed when the remote has ended
+	pumps      map[*pump]struct{} // one per local track
+	done       chan struct{}      // closed when the remote has ended
 	ended      bool
 }
 
@@ -79,6 +78,7 @@ func newRemote(n *Node, path string) *remote {
 		ready:   make(chan struct{}),
 		changed: make(chan struct{}),
 		kick:    make(chan struct{}, 1),
+		pumps:   make(map[*pump]struct{}),
 		done:    make(chan struct{}),
 	}
 	r.b.HandleTracks(r.startTrack)
@@ -361,11 +361,7 @@ func (r *remote) startTrack(w *moqt.TrackWriter) {
 		w.Abort(moqt.ErrClosed)
 		return
 	}
-	r.tracks++
 	p := &pump{r: r, w: w}
-	if r.pumps == nil {
-		r.pumps = make(map[*pump]struct{})
-	}
 	r.pumps[p] = struct{}{}
 	r.mu.Unlock()
 	r.n.spawn(func() {
@@ -378,8 +374,7 @@ func (r *remote) startTrack(w *moqt.TrackWriter) {
 func (r *remote) trackDone(p *pump) {
 	r.mu.Lock()
 	delete(r.pumps, p)
-	r.tracks--
-	idle := r.tracks == 0 && !r.ended
+	idle := len(r.pumps) == 0 && !r.ended
 	r.mu.Unlock()
 	if !idle {
 		return
@@ -391,7 +386,7 @@ func (r *remote) trackDone(p *pump) {
 			return
 		}
 		r.mu.Lock()
-		idle := r.tracks == 0
+		idle := len(r.pumps) == 0
 		r.mu.Unlock()
 		if idle {
 			r.log.Debug("remote broadcast released: no local readers")
