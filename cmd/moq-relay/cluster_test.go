@@ -324,29 +324,43 @@ func registered(t *testing.T, roots []*clusterNode, leaves ...*clusterNode) {
 // test ends.
 func connect(t *testing.T, n *clusterNode, origin *moqt.Origin) moqt.Session {
 	t.Helper()
-	body, err := n.get("/certificate.sha256")
+	return connectAt(t, n.name, fmt.Sprintf("127.0.0.1:%d", n.port), origin)
+}
+
+// connectAt opens a raw-QUIC client session to node name at addr (its own
+// port, or a proxy in front of it), pinning the certificate hash served over
+// HTTP at addr. The session is closed when the test ends.
+func connectAt(t *testing.T, name, addr string, origin *moqt.Origin) moqt.Session {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), clusterTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/certificate.sha256", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var fp [32]byte
-	if k, err := hex.Decode(fp[:], []byte(strings.TrimSpace(string(body)))); err != nil || k != 32 {
-		t.Fatalf("%s: certificate hash %q: %v", n.name, body, err)
+	resp, err := statusClient.Do(req)
+	if err != nil {
+		t.Fatalf("certificate hash of %s at %s: %v", name, addr, err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), clusterTimeout)
-	defer cancel()
-	sess, err := moqt.Connect(ctx, fmt.Sprintf("moqt://127.0.0.1:%d/", n.port), moqt.ConnectOptions{
+	body, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	var fp [32]byte
+	if k, herr := hex.Decode(fp[:], []byte(strings.TrimSpace(string(body)))); err != nil || herr != nil || k != 32 {
+		t.Fatalf("%s: certificate hash %q at %s: %v %v", name, body, addr, err, herr)
+	}
+	sess, err := moqt.Connect(ctx, "moqt://"+addr+"/", moqt.ConnectOptions{
 		SessionConfig: moqt.SessionConfig{Origin: origin},
 		Fingerprints:  [][32]byte{fp},
 	})
 	if err != nil {
-		t.Fatalf("connect to %s: %v", n.name, err)
+		t.Fatalf("connect to %s at %s: %v", name, addr, err)
 	}
 	t.Cleanup(func() {
 		sess.CloseWithError(0, "test over")
 		select {
 		case <-sess.Done():
 		case <-time.After(10 * time.Second):
-			t.Errorf("client session to %s did not stop within 10 s", n.name)
+			t.Errorf("client session to %s did not stop within 10 s", name)
 		}
 	})
 	return sess

@@ -29,6 +29,18 @@ retry_delay = "100ms"
 max_retry_attempts = 2
 `
 
+// faultCluster starts a root and leaves a and b with faultTOML and waits
+// until both are registered.
+func faultCluster(t *testing.T) (root, a, b *clusterNode) {
+	t.Helper()
+	cfg := writeFile(t, "cluster.toml", faultTOML)
+	root = startNode(t, cfg, "root", nil)
+	a = startNode(t, cfg, "a", []*clusterNode{root})
+	b = startNode(t, cfg, "b", []*clusterNode{root})
+	registered(t, []*clusterNode{root}, a, b)
+	return root, a, b
+}
+
 // failoverInterval is the publisher's group cadence in these tests: short, so
 // the measured times are not mostly waiting for the next group.
 const failoverInterval = 50 * time.Millisecond
@@ -282,11 +294,7 @@ func TestClusterLeafRestartedAtOnce(t *testing.T) {
 		recoveryGoal = 2 * time.Second
 		observe      = 20 * time.Second
 	)
-	cfg := writeFile(t, "cluster.toml", faultTOML)
-	root := startNode(t, cfg, "root", nil)
-	a := startNode(t, cfg, "a", []*clusterNode{root})
-	b := startNode(t, cfg, "b", []*clusterNode{root})
-	registered(t, []*clusterNode{root}, a, b)
+	root, a, b := faultCluster(t)
 
 	pub := newFailoverPublisher(t, "clock", "ms")
 	pub.publishOn(t, a)
@@ -398,11 +406,7 @@ func TestClusterLeafStalled(t *testing.T) {
 		t.Skip("process cluster test")
 	}
 	const stall = time.Second // default thresholds: suspect after 3 s, offline after 6 s
-	cfg := writeFile(t, "cluster.toml", faultTOML)
-	root := startNode(t, cfg, "root", nil)
-	a := startNode(t, cfg, "a", []*clusterNode{root})
-	b := startNode(t, cfg, "b", []*clusterNode{root})
-	registered(t, []*clusterNode{root}, a, b)
+	root, a, b := faultCluster(t)
 
 	pub := newFailoverPublisher(t, "clock", "ms")
 	pub.publishOn(t, a)
@@ -459,11 +463,7 @@ func TestClusterLeafRestartedPublisherLate(t *testing.T) {
 		t.Skip("process cluster test")
 	}
 	const late = 4 * time.Second // the grace is suspect_threshold heartbeats: 3 s
-	cfg := writeFile(t, "cluster.toml", faultTOML)
-	root := startNode(t, cfg, "root", nil)
-	a := startNode(t, cfg, "a", []*clusterNode{root})
-	b := startNode(t, cfg, "b", []*clusterNode{root})
-	registered(t, []*clusterNode{root}, a, b)
+	_, a, b := faultCluster(t)
 
 	pub := newFailoverPublisher(t, "clock", "ms")
 	pub.publishOn(t, a)

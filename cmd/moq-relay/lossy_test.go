@@ -5,12 +5,7 @@ package main
 // viewers whole. They reuse the helpers of main_test.go and cluster_test.go.
 
 import (
-	"bytes"
-	"context"
-	"encoding/hex"
 	"fmt"
-	"io"
-	"net/http"
 	"slices"
 	"strconv"
 	"sync"
@@ -107,40 +102,10 @@ func total(s transporttest.Stats) uint64 {
 
 // connectVia opens a raw-QUIC client session to node n through proxy p,
 // which forwards to n's port; the certificate hash is fetched through the
-// proxy too. The session is closed when the test ends.
+// proxy too.
 func connectVia(t *testing.T, n *clusterNode, p *transporttest.Proxy) moqt.Session {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), clusterTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://%s/certificate.sha256", p.Addr()), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := statusClient.Do(req)
-	if err != nil {
-		t.Fatalf("certificate hash of %s through the proxy: %v", n.name, err)
-	}
-	body, err := io.ReadAll(resp.Body)
-	_ = resp.Body.Close()
-	var fp [32]byte
-	if k, herr := hex.Decode(fp[:], bytes.TrimSpace(body)); err != nil || herr != nil || k != 32 {
-		t.Fatalf("%s: certificate hash %q through the proxy: %v %v", n.name, body, err, herr)
-	}
-	sess, err := moqt.Connect(ctx, fmt.Sprintf("moqt://%s/", p.Addr()), moqt.ConnectOptions{
-		Fingerprints: [][32]byte{fp},
-	})
-	if err != nil {
-		t.Fatalf("connect to %s through the proxy: %v", n.name, err)
-	}
-	t.Cleanup(func() {
-		sess.CloseWithError(0, "test over")
-		select {
-		case <-sess.Done():
-		case <-time.After(10 * time.Second):
-			t.Errorf("client session to %s did not stop within 10 s", n.name)
-		}
-	})
-	return sess
+	return connectAt(t, n.name, p.Addr(), nil)
 }
 
 // fastPublisher publishes one-frame groups holding their number, one every
