@@ -349,22 +349,13 @@ func (d *Directory) relist(path string, before, after []publication) {
 	if len(d.listings) == 0 {
 		return
 	}
-	check := func(prefix string) {
+	for prefix := range moqt.PathPrefixes(path) {
 		for _, l := range d.listings[prefix] {
 			was, is := listedFor(before, l.exclude), listedFor(after, l.exclude)
 			if was != is {
 				d.pending = append(d.pending, notification{listing: l, entries: []proto.PathEntry{{Path: path, Active: is}}})
 			}
 		}
-	}
-	check("")
-	for i := 0; i < len(path); i++ {
-		if path[i] == '/' {
-			check(path[:i])
-		}
-	}
-	if path != "" {
-		check(path)
 	}
 }
 

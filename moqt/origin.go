@@ -230,19 +230,10 @@ func (o *Origin) pathsLocked(prefix string, localOnly bool) []string {
 // are indexed by prefix, so a change costs one map lookup per ancestor of
 // path rather than one check per watcher.
 func (o *Origin) touchLocked(path string) {
-	mark := func(prefix string) {
+	for prefix := range PathPrefixes(path) {
 		for w := range o.watchers[prefix] {
 			w.markLocked(path)
 		}
-	}
-	mark("")
-	for i := 0; i < len(path); i++ {
-		if path[i] == '/' {
-			mark(path[:i])
-		}
-	}
-	if path != "" {
-		mark(path)
 	}
 	for w := range o.unclean {
 		if HasPathPrefix(path, w.opts.Prefix) {

@@ -1,6 +1,9 @@
 package moqt
 
-import "strings"
+import (
+	"iter"
+	"strings"
+)
 
 // Paths are '/'-separated names without leading or trailing slashes, compared
 // byte by byte. A prefix matches only on a segment boundary: "foo" is a prefix
@@ -31,6 +34,25 @@ func JoinPath(a, b string) string {
 		return a
 	default:
 		return a + "/" + b
+	}
+}
+
+// PathPrefixes yields every prefix HasPathPrefix accepts for the clean path
+// p, shortest first: "", each ancestor, then p itself. Indexes keyed by
+// prefix use it to find what covers a path without scanning every key.
+func PathPrefixes(p string) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		if !yield("") {
+			return
+		}
+		for i := 0; i < len(p); i++ {
+			if p[i] == '/' && !yield(p[:i]) {
+				return
+			}
+		}
+		if p != "" {
+			yield(p)
+		}
 	}
 }
 
