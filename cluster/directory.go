@@ -460,7 +460,10 @@ func (d *Directory) unpublish(path string, e *pathEntry, m *member) {
 	if i < 0 {
 		return
 	}
-	before := slices.Clone(e.publishers)
+	var before []publication // for relist, which needs it only with listings
+	if len(d.listings) > 0 {
+		before = slices.Clone(e.publishers)
+	}
 	e.publishers = slices.Delete(e.publishers, i, i+1)
 	if len(e.publishers) == 0 {
 		d.announced--
