@@ -27,7 +27,9 @@ var shortcuts = []shortcut{
 	{"cluster-root", "MOQ_CLUSTER_ROOT", "cluster.root", "root node `URL` to join (repeatable); without one this node is a root"},
 	{"cluster-node", "MOQ_CLUSTER_NODE", "cluster.node", "`URL` other nodes reach this node at (https://, moqt://, moql://; http:// pins the certificate hash the node serves, for development)"},
 	{"cluster-id", "MOQ_CLUSTER_ID", "cluster.id", "node `id` (default: host:port of --cluster-node)"},
-	{"cluster-token", "MOQ_CLUSTER_TOKEN", "cluster.token_file", "`file` holding the shared cluster secret"},
+	{"cluster-token", "MOQ_CLUSTER_TOKEN", "cluster.token_file", "`file` holding this node's cluster credential: the shared secret, or with [auth] keys its cluster JWT"},
+	{"cluster-node-host", "MOQ_CLUSTER_NODE_HOSTS", "cluster.node_hosts", "`host` other nodes' URLs may name (name, *.suffix, IP or CIDR; repeatable, comma-separated)"},
+	{"cluster-insecure", "MOQ_CLUSTER_INSECURE", "cluster.insecure", "run the cluster without credentials and trust any node URL (development only)"},
 }
 
 // keyAliases are the seed design's names for fields that moq-relay's flags

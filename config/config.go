@@ -46,6 +46,10 @@ type LimitsConfig struct {
 	MaxStreamsPerSession       int `toml:"max_streams_per_session"`
 	MaxSubscriptionsPerSession int `toml:"max_subscriptions_per_session"`
 	MaxAnnouncementsPerSession int `toml:"max_announcements_per_session"`
+	// Announce and unannounce changes a session may make per second, with
+	// bursts up to max_announcements_per_session; beyond it the session is
+	// closed. 0: no cap.
+	MaxAnnounceRate int `toml:"max_announce_rate"`
 	// Bytes cached by all tracks on the node together; beyond it the oldest
 	// groups are evicted first, whatever their track. 0: no node-wide cap
 	// (each track is still bounded by relay.cache_groups and cache_max_age).
@@ -106,11 +110,47 @@ type ClusterConfig struct {
 	// HopID names this node in moq-lite-04 announcement hop lists; 0 draws
 	// a random one at start. At most MaxHopID (see there).
 	HopID uint64 `toml:"hop_id"`
+	// Insecure lets a cluster run without credentials and accept node URLs
+	// nothing vouches for: development only.
+	Insecure bool `toml:"insecure"`
+	// NodeHosts lists the hosts (names, "*.suffix" wildcards, IP addresses
+	// or CIDR prefixes) other nodes' URLs may name when their credential
+	// does not prove the URL itself.
+	NodeHosts []string `toml:"node_hosts"`
 
 	Sync       SyncConfig       `toml:"sync"`
 	Routing    RoutingConfig    `toml:"routing"`
 	Allocation AllocationConfig `toml:"allocation"`
 	Relay      PeerLinkConfig   `toml:"relay"`
+	Limits     ClusterLimits    `toml:"limits"`
+}
+
+// ClusterLimits bound what other nodes can make this one hold: cluster
+// connections are not client sessions and have caps of their own. 0 means
+// no cap, except where noted.
+type ClusterLimits struct {
+	MaxConnections      int `toml:"max_connections"`        // cluster connections accepted (control and peer links)
+	MaxConnectionsPerIP int `toml:"max_connections_per_ip"` // of them from one remote IP address
+	// A connection whose unsent control messages exceed either bound is
+	// closed (it does not read): bytes and messages.
+	MaxSendQueueBytes    int64 `toml:"max_send_queue_bytes"`
+	MaxSendQueueMessages int   `toml:"max_send_queue_messages"`
+	// Lookup watches and path listings one connection may hold at once.
+	MaxWatchesPerConnection int `toml:"max_watches_per_connection"`
+	// Broadcasts one member may have in the directory at once.
+	MaxAnnouncementsPerMember int `toml:"max_announcements_per_member"`
+	// Longest broadcast path, bytes, announced or looked up (at most 4096,
+	// the protocol's own bound; required).
+	MaxPathLength int `toml:"max_path_length"`
+	// Lookups a leaf may have waiting for a root's answer at once.
+	MaxLookupsInFlight int `toml:"max_lookups_in_flight"`
+	// Members a root keeps, online and offline.
+	MaxMembers int `toml:"max_members"`
+	// An offline member is forgotten this long after it went offline.
+	ForgetOfflineAfter Duration `toml:"forget_offline_after"`
+	// Subscriptions one peer link (another node pulling from this one) may
+	// hold at once.
+	MaxPeerSubscriptions int `toml:"max_peer_subscriptions"`
 }
 
 // SyncConfig is membership and liveness. ServerID, Address and SeedServers

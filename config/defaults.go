@@ -39,6 +39,7 @@ func Default() *Config {
 			MaxStreamsPerSession:       transport.DefaultMaxIncomingStreams,
 			MaxSubscriptionsPerSession: 1000,
 			MaxAnnouncementsPerSession: 1000,
+			MaxAnnounceRate:            100,
 			MaxCacheBytes:              1 << 30,
 		},
 		Cluster: ClusterConfig{
@@ -64,6 +65,19 @@ func Default() *Config {
 				MaxRetryAttempts:    3,
 				RetryDelay:          Duration(time.Second),
 				HealthCheckInterval: Duration(time.Second),
+			},
+			Limits: ClusterLimits{
+				MaxConnections:            1000,
+				MaxConnectionsPerIP:       64,
+				MaxSendQueueBytes:         16 << 20,
+				MaxSendQueueMessages:      100000,
+				MaxWatchesPerConnection:   100000,
+				MaxAnnouncementsPerMember: 100000,
+				MaxPathLength:             4096,
+				MaxLookupsInFlight:        1024,
+				MaxMembers:                1000,
+				ForgetOfflineAfter:        Duration(10 * time.Minute),
+				MaxPeerSubscriptions:      100000,
 			},
 		},
 	}

@@ -19,6 +19,9 @@ func BindFlags(fs *pflag.FlagSet) {
 		v := &flagValue{value: reflect.New(field(defaults, s.key).Type()).Elem()}
 		v.value.Set(field(defaults, s.key))
 		fs.Var(v, s.flag, s.usage+" [env "+s.env+"]")
+		if v.value.Kind() == reflect.Bool {
+			fs.Lookup(s.flag).NoOptDefVal = "true" // --flag alone means true
+		}
 	}
 }
 

@@ -34,11 +34,13 @@ func (c *Config) Validate() error {
 	c.Log.validate(&p)
 	c.Relay.validate(&p)
 	c.Cluster.validate(&p)
+	c.validateClusterSecurity(&p)
 	p.atLeast("limits.max_sessions", c.Limits.MaxSessions, 0)
 	p.atLeast("limits.max_sessions_per_ip", c.Limits.MaxSessionsPerIP, 0)
 	p.atLeast("limits.max_streams_per_session", c.Limits.MaxStreamsPerSession, 1)
 	p.atLeast("limits.max_subscriptions_per_session", c.Limits.MaxSubscriptionsPerSession, 0)
 	p.atLeast("limits.max_announcements_per_session", c.Limits.MaxAnnouncementsPerSession, 0)
+	p.atLeast("limits.max_announce_rate", c.Limits.MaxAnnounceRate, 0)
 	if c.Limits.MaxCacheBytes < 0 {
 		p.addf("limits.max_cache_bytes", "must not be negative, got %d", c.Limits.MaxCacheBytes)
 	}

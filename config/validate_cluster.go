@@ -1,7 +1,9 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"net/netip"
 	"math"
 	"reflect"
 	"strings"
@@ -19,7 +21,86 @@ func (c ClusterConfig) validate(p *problems) {
 	c.Routing.validate(p)
 	c.Allocation.validate(p)
 	c.Relay.validate(p)
+	c.Limits.validate(p)
+	for i, h := range c.NodeHosts {
+		if err := checkHostPattern(h); err != nil {
+			p.addf(fmt.Sprintf("cluster.node_hosts[%d]", i), "%v", err)
+		}
+	}
 }
+
+// Enabled reports whether any cluster setting is given. Without one the
+// node is a plain relay: no cluster ALPN, no /cluster, no cluster log lines.
+func (c ClusterConfig) Enabled() bool {
+	return len(c.Roots()) > 0 || c.NodeURL() != "" || c.ID != "" || c.Sync.ServerID != "" || c.TokenFile != ""
+}
+
+// validateClusterSecurity refuses a cluster that anyone reaching its port
+// could join: nodes need a credential (shared token, cluster JWT under
+// [auth] keys, or mTLS), and a root must be able to tell which URLs its
+// members may claim. cluster.insecure waives both, for development.
+func (c *Config) validateClusterSecurity(p *problems) {
+	cl := c.Cluster
+	if !cl.Enabled() || cl.Insecure {
+		return
+	}
+	token, jwt, mtls := cl.TokenFile != "", c.Auth.Key != "" || c.Auth.KeyDir != "", c.Server.TLS.Root != ""
+	if !token && !jwt && !mtls {
+		p.addf("cluster", "a cluster node needs a credential: --cluster-token FILE (a shared secret, or with "+
+			"[auth] keys a cluster JWT), or --tls-root CA (mTLS); --cluster-insecure runs without one, "+
+			"for development only")
+		return
+	}
+	isRoot := len(cl.Roots()) == 0 || (len(cl.Roots()) == 1 && cl.Roots()[0] == cl.NodeURL())
+	if isRoot && !jwt && !mtls && len(cl.NodeHosts) == 0 {
+		p.addf("cluster.node_hosts", "required on a root whose nodes present only the shared token: the token "+
+			"proves membership, not which URL a node may advertise; list the hosts your nodes' URLs name "+
+			"(e.g. \"*.relay.example.com\" or \"10.0.0.0/8\"), or use mTLS (--tls-root) or cluster JWTs with node_url")
+	}
+}
+
+// checkHostPattern accepts a host name, a "*.suffix" wildcard, an IP
+// address or a CIDR prefix.
+func checkHostPattern(h string) error {
+	switch {
+	case h == "":
+		return errors.New("empty host")
+	case strings.Contains(h, "/"):
+		if _, err := netip.ParsePrefix(h); err != nil {
+			return fmt.Errorf("%q is not a CIDR prefix: %w", h, err)
+		}
+	case strings.ContainsAny(h, ":[]"):
+		if _, err := netip.ParseAddr(h); err != nil {
+			return fmt.Errorf("%q is not a host name or IP address (no port)", h)
+		}
+	case strings.IndexFunc(h, isBadIDRune) >= 0 || strings.Contains(strings.TrimPrefix(h, "*."), "*"):
+		return fmt.Errorf("%q is not a host name, \"*.suffix\" wildcard, IP address or CIDR prefix", h)
+	}
+	return nil
+}
+
+func (l ClusterLimits) validate(p *problems) {
+	p.atLeast("cluster.limits.max_connections", l.MaxConnections, 0)
+	p.atLeast("cluster.limits.max_connections_per_ip", l.MaxConnectionsPerIP, 0)
+	if l.MaxSendQueueBytes < 0 {
+		p.addf("cluster.limits.max_send_queue_bytes", "must not be negative, got %d", l.MaxSendQueueBytes)
+	}
+	p.atLeast("cluster.limits.max_send_queue_messages", l.MaxSendQueueMessages, 0)
+	p.atLeast("cluster.limits.max_watches_per_connection", l.MaxWatchesPerConnection, 0)
+	p.atLeast("cluster.limits.max_announcements_per_member", l.MaxAnnouncementsPerMember, 0)
+	if l.MaxPathLength < 1 || l.MaxPathLength > maxClusterPathLen {
+		p.addf("cluster.limits.max_path_length", "must be between 1 and %d (the cluster protocol's bound), got %d",
+			maxClusterPathLen, l.MaxPathLength)
+	}
+	p.atLeast("cluster.limits.max_lookups_in_flight", l.MaxLookupsInFlight, 0)
+	p.atLeast("cluster.limits.max_members", l.MaxMembers, 0)
+	p.positive("cluster.limits.forget_offline_after", l.ForgetOfflineAfter)
+	p.atLeast("cluster.limits.max_peer_subscriptions", l.MaxPeerSubscriptions, 0)
+}
+
+// maxClusterPathLen is the cluster protocol's path bound (proto.MaxPathLen;
+// config imports no cluster package).
+const maxClusterPathLen = 4096
 
 // validateAliases catches a Config built in code that sets a seed-design
 // alias and its canonical key to different values (Load folds them earlier).

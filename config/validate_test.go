@@ -72,6 +72,7 @@ func TestValidate(t *testing.T) {
 		{"node schemes", func(c *Config) {
 			c.Cluster.Node = "moql://[::1]:4443"
 			c.Cluster.Root = []string{"https://root.example.com:4443", "MOQT://root2.example.com:4443/path"}
+			c.Cluster.TokenFile = "cluster.token"
 		}, nil},
 		{"root without node", func(c *Config) { c.Cluster.Root = []string{"https://root.example.com:4443"} },
 			[]string{"cluster.node", "required with cluster.root"}},
@@ -88,11 +89,48 @@ func TestValidate(t *testing.T) {
 		{"address alias counts as node", func(c *Config) {
 			c.Cluster.Root = []string{"https://root.example.com:4443"}
 			c.Cluster.Sync.Address = "https://leaf.example.com:4443"
+			c.Cluster.Insecure = true
 		}, nil},
 		{"address invalid", func(c *Config) { c.Cluster.Sync.Address = "leaf" }, []string{"cluster.sync.address"}},
 		{"id and server_id differ", func(c *Config) { c.Cluster.ID, c.Cluster.Sync.ServerID = "a", "b" },
 			[]string{"cluster.id", "cluster.sync.server_id"}},
-		{"id and server_id agree", func(c *Config) { c.Cluster.ID, c.Cluster.Sync.ServerID = "a", "a" }, nil},
+		{"id and server_id agree", func(c *Config) {
+			c.Cluster.ID, c.Cluster.Sync.ServerID, c.Server.TLS.Root = "a", "a", "ca.pem"
+		}, nil},
+
+		{"cluster without credential", func(c *Config) { c.Cluster.Node = "https://a.example.com:4443" },
+			[]string{"cluster: a cluster node needs a credential", "--cluster-insecure"}},
+		{"cluster insecure", func(c *Config) { c.Cluster.Node, c.Cluster.Insecure = "https://a.example.com:4443", true }, nil},
+		{"root with shared token needs node hosts", func(c *Config) {
+			c.Cluster.Node, c.Cluster.TokenFile = "https://a.example.com:4443", "t"
+		}, []string{"cluster.node_hosts", "required on a root"}},
+		{"root listed among its roots needs node hosts", func(c *Config) {
+			c.Cluster.Node, c.Cluster.TokenFile = "https://a.example.com:4443", "t"
+			c.Cluster.Root = []string{"https://a.example.com:4443"}
+		}, []string{"cluster.node_hosts"}},
+		{"root with shared token and node hosts", func(c *Config) {
+			c.Cluster.Node, c.Cluster.TokenFile = "https://a.example.com:4443", "t"
+			c.Cluster.NodeHosts = []string{"*.example.com", "10.0.0.0/8", "::1", "relay-1"}
+		}, nil},
+		{"root with JWT keys", func(c *Config) {
+			c.Cluster.Node, c.Cluster.TokenFile, c.Auth.Key = "https://a.example.com:4443", "t", "key.jwk"
+		}, nil},
+		{"root with mTLS", func(c *Config) { c.Cluster.Node, c.Server.TLS.Root = "https://a.example.com:4443", "ca.pem" }, nil},
+		{"leaf with shared token", func(c *Config) {
+			c.Cluster.Node, c.Cluster.TokenFile = "https://a.example.com:4443", "t"
+			c.Cluster.Root = []string{"https://root.example.com:4443"}
+		}, nil},
+		{"bad node hosts", func(c *Config) {
+			c.Cluster.NodeHosts = []string{"", "10.0.0.0/33", "a b", "[::1]", "x.*.example.com", "host:443"}
+		}, []string{"cluster.node_hosts[0]", "cluster.node_hosts[1]", "cluster.node_hosts[2]", "cluster.node_hosts[3]",
+			"cluster.node_hosts[4]", "cluster.node_hosts[5]"}},
+		{"path length over protocol bound", func(c *Config) { c.Cluster.Limits.MaxPathLength = 4097 },
+			[]string{"cluster.limits.max_path_length"}},
+		{"forget offline zero", func(c *Config) { c.Cluster.Limits.ForgetOfflineAfter = 0 },
+			[]string{"cluster.limits.forget_offline_after"}},
+		{"send queue negative", func(c *Config) { c.Cluster.Limits.MaxSendQueueBytes = -1 },
+			[]string{"cluster.limits.max_send_queue_bytes"}},
+		{"announce rate negative", func(c *Config) { c.Limits.MaxAnnounceRate = -1 }, []string{"limits.max_announce_rate"}},
 		{"node and address differ", func(c *Config) {
 			c.Cluster.Node, c.Cluster.Sync.Address = "https://a.example.com:1", "https://b.example.com:1"
 		}, []string{"cluster.node", "cluster.sync.address"}},
