@@ -202,7 +202,7 @@ func startCluster(cfg *config.Config, ln *transport.Listener, srv *relay.Server,
 	}
 	var acceptToken func(string) error
 	if authn.Enabled() {
-		acceptToken = authn.VerifyNode
+		acceptToken = func(t string) error { _, err := authn.VerifyNode(t); return err }
 	}
 	var clientCert *tls.Certificate
 	if nodeCAs != nil {

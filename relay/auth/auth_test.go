@@ -1,10 +1,12 @@
 package auth
 
 import (
+	"encoding/base64"
 	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -292,9 +294,9 @@ func TestVerifyNode(t *testing.T) {
 	if err := os.WriteFile(keyFile, jwk, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	sign := func(cluster bool, ttl time.Duration) string {
-		tok, err := Sign(keyFile, Claims{Get: []string{""}, Cluster: cluster,
-			RegisteredClaims: jwt.RegisteredClaims{ExpiresAt: jwt.NewNumericDate(time.Now().Add(ttl))}})
+	sign := func(c Claims, ttl time.Duration) string {
+		c.ExpiresAt = jwt.NewNumericDate(time.Now().Add(ttl))
+		tok, err := Sign(keyFile, c)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -304,21 +306,77 @@ func TestVerifyNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := a.VerifyNode(sign(true, time.Hour)); err != nil {
-		t.Errorf("node token refused: %v", err)
+	for name, tc := range map[string]struct {
+		claims Claims
+		want   NodeIdentity
+	}{
+		"unbound":      {Claims{Cluster: true}, NodeIdentity{}},
+		"bound to id":  {Claims{Cluster: true, Node: "edge-1"}, NodeIdentity{NodeID: "edge-1"}},
+		"bound to url": {Claims{Cluster: true, NodeURL: "https://edge-1.example:4443"}, NodeIdentity{NodeURL: "https://edge-1.example:4443"}},
+		"bound to both": {Claims{Cluster: true, Node: "edge-1", NodeURL: "https://edge-1.example:4443"},
+			NodeIdentity{NodeID: "edge-1", NodeURL: "https://edge-1.example:4443"}},
+	} {
+		got, err := a.VerifyNode(sign(tc.claims, time.Hour))
+		if err != nil {
+			t.Errorf("%s: node token refused: %v", name, err)
+			continue
+		}
+		if got != tc.want {
+			t.Errorf("%s: identity %+v, want %+v", name, got, tc.want)
+		}
 	}
 	for name, tc := range map[string]struct {
 		a     *Authenticator
 		token string
 		want  error
 	}{
-		"viewer token":  {a, sign(false, time.Hour), ErrNotCluster},
-		"expired":       {a, sign(true, -time.Hour), ErrExpired},
-		"garbage":       {a, "x.y.z", ErrMalformed},
-		"auth disabled": {nil, sign(true, time.Hour), ErrUnauthorized},
+		"viewer token":       {a, sign(Claims{Get: []string{""}}, time.Hour), ErrNotCluster},
+		"bound viewer token": {a, sign(Claims{Get: []string{""}, Node: "edge-1"}, time.Hour), ErrNotCluster},
+		"expired":            {a, sign(Claims{Cluster: true, Node: "edge-1"}, -time.Hour), ErrExpired},
+		"garbage":            {a, "x.y.z", ErrMalformed},
+		"auth disabled":      {nil, sign(Claims{Cluster: true}, time.Hour), ErrUnauthorized},
 	} {
-		if err := tc.a.VerifyNode(tc.token); !errors.Is(err, tc.want) || !errors.Is(err, ErrUnauthorized) {
+		id, err := tc.a.VerifyNode(tc.token)
+		if !errors.Is(err, tc.want) || !errors.Is(err, ErrUnauthorized) {
 			t.Errorf("%s: %v, want %v", name, err, tc.want)
 		}
+		if id != (NodeIdentity{}) {
+			t.Errorf("%s: refused token still returned identity %+v", name, id)
+		}
+	}
+}
+
+// A node binding is part of the signed payload: changing it breaks the
+// signature, so a holder cannot re-bind a token to another node.
+func TestNodeBindingIsSigned(t *testing.T) {
+	keyFile := filepath.Join(t.TempDir(), "k.jwk")
+	jwk, err := GenerateKey(EdDSA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, jwk, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := Sign(keyFile, Claims{Cluster: true, Node: "edge-1", NodeURL: "https://edge-1.example:4443",
+		RegisteredClaims: jwt.RegisteredClaims{ExpiresAt: jwt.NewNumericDate(time.Now().Add(time.Hour))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := strings.Split(tok, ".")
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(payload), `"node":"edge-1"`) || !strings.Contains(string(payload), `"node_url":"https://edge-1.example:4443"`) {
+		t.Fatalf("payload %s lacks the node and node_url claims", payload)
+	}
+	forged := strings.Replace(string(payload), "edge-1.example", "evil.example", 1)
+	parts[1] = base64.RawURLEncoding.EncodeToString([]byte(forged))
+	a, err := New(Options{Key: keyFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, err := a.VerifyNode(strings.Join(parts, ".")); !errors.Is(err, ErrSignature) {
+		t.Fatalf("re-bound token: identity %+v, err %v; want %v", id, err, ErrSignature)
 	}
 }

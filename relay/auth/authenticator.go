@@ -92,19 +92,28 @@ func (a *Authenticator) Authorize(sessionPath, token string) (Permissions, error
 // relay node's credential is needed.
 var ErrNotCluster = fmt.Errorf("%w: token is not a cluster node's (no cluster claim)", ErrUnauthorized)
 
+// NodeIdentity is what a cluster token binds its holder to. An empty field
+// is not bound: the token is valid for any node id or URL.
+type NodeIdentity struct {
+	NodeID  string
+	NodeURL string
+}
+
 // VerifyNode checks a token another relay node presents: it must verify and
-// carry cluster: true. With authentication off it fails: there is nothing
-// to check a node's token against.
-func (a *Authenticator) VerifyNode(token string) error {
+// carry cluster: true. It returns the node id and URL the token is bound to
+// (the node and node_url claims), which the caller must hold the node to.
+// With authentication off it fails: there is nothing to check a node's
+// token against.
+func (a *Authenticator) VerifyNode(token string) (NodeIdentity, error) {
 	if !a.Enabled() {
-		return fmt.Errorf("%w: no keys configured", ErrUnauthorized)
+		return NodeIdentity{}, fmt.Errorf("%w: no keys configured", ErrUnauthorized)
 	}
 	claims, err := a.verifier.Verify(token)
 	if err != nil {
-		return err
+		return NodeIdentity{}, err
 	}
 	if !claims.Cluster {
-		return ErrNotCluster
+		return NodeIdentity{}, ErrNotCluster
 	}
-	return nil
+	return NodeIdentity{NodeID: claims.Node, NodeURL: claims.NodeURL}, nil
 }

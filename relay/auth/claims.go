@@ -29,6 +29,12 @@ type Claims struct {
 	Get []string `json:"get,omitempty"`
 	// Cluster marks a token issued to a relay node rather than a client.
 	Cluster bool `json:"cluster,omitempty"`
+	// Node, on a cluster token, is the node id the token is valid for; ""
+	// leaves it unbound (any id).
+	Node string `json:"node,omitempty"`
+	// NodeURL, on a cluster token, is the exact URL the node may advertise
+	// to the others; "" leaves it unbound.
+	NodeURL string `json:"node_url,omitempty"`
 	jwt.RegisteredClaims
 }
 
