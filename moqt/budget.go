@@ -7,18 +7,19 @@ import "sync"
 // oldest groups, whatever their track, are evicted first until it fits.
 // Readers already inside an evicted group finish it; new readers no longer
 // find it.
+//
+// Its bookkeeping is bounded by what is cached: the charged groups form an
+// intrusive list in arrival order (Group.prev/next, guarded by mu), which a
+// group leaves as soon as its track drops it, by count, age or end.
+//
+// Lock order: Track.mu, then Group.mu, then CacheBudget.mu.
 type CacheBudget struct {
 	max int64
 
-	mu    sync.Mutex
-	used  int64
-	queue []budgetEntry // cached groups in arrival order; queue[head:] live
-	head  int
-}
-
-type budgetEntry struct {
-	t *Track
-	g *Group
+	mu         sync.Mutex
+	used       int64
+	head, tail *Group // charged groups, oldest first
+	n          int    // groups in the list
 }
 
 // NewCacheBudget returns a budget of max bytes (max > 0).
@@ -33,11 +34,46 @@ func (b *CacheBudget) Used() int64 {
 	return b.used
 }
 
-// enqueue records a new group of t in arrival order (t.mu held).
+// len returns the number of groups the budget tracks (for tests).
+func (b *CacheBudget) len() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.n
+}
+
+// enqueue records a new group of t, still empty, at the end of the list
+// (t.mu held).
 func (b *CacheBudget) enqueue(t *Track, g *Group) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.queue = append(b.queue, budgetEntry{t, g})
+	g.owner, g.linked = t, true
+	g.prev, g.next = b.tail, nil
+	if b.tail != nil {
+		b.tail.next = g
+	} else {
+		b.head = g
+	}
+	b.tail = g
+	b.n++
+}
+
+// unlinkLocked takes g off the list if it is on it (b.mu held).
+func (b *CacheBudget) unlinkLocked(g *Group) {
+	if !g.linked {
+		return
+	}
+	if g.prev != nil {
+		g.prev.next = g.next
+	} else {
+		b.head = g.next
+	}
+	if g.next != nil {
+		g.next.prev = g.prev
+	} else {
+		b.tail = g.prev
+	}
+	g.prev, g.next, g.owner, g.linked = nil, nil, nil, false
+	b.n--
 }
 
 // charge adds n bytes and reports whether the budget is now exceeded.
@@ -48,29 +84,29 @@ func (b *CacheBudget) charge(n int) bool {
 	return b.used > b.max
 }
 
-func (b *CacheBudget) refund(n int) {
+// release gives back g's n bytes and forgets g (g.mu held).
+func (b *CacheBudget) release(g *Group, n int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.used -= int64(n)
+	b.unlinkLocked(g)
 }
 
 // evict drops the oldest groups until the budget fits. It holds no lock
-// while it asks a track to drop a group, so tracks may charge meanwhile.
+// while it asks a track to drop a group, so tracks may charge meanwhile;
+// the group is off the list by then, so concurrent evictions take the
+// next ones.
 func (b *CacheBudget) evict() {
 	for {
 		b.mu.Lock()
-		if b.used <= b.max || b.head == len(b.queue) {
+		g := b.head
+		if b.used <= b.max || g == nil {
 			b.mu.Unlock()
 			return
 		}
-		e := b.queue[b.head]
-		b.queue[b.head] = budgetEntry{}
-		b.head++
-		if b.head > 1024 && b.head*2 > len(b.queue) {
-			b.queue = append([]budgetEntry(nil), b.queue[b.head:]...)
-			b.head = 0
-		}
+		t := g.owner
+		b.unlinkLocked(g)
 		b.mu.Unlock()
-		e.t.evictGroup(e.g)
+		t.evictGroup(g)
 	}
 }

@@ -3,6 +3,7 @@ package moqt
 import (
 	"fmt"
 	"io"
+	"runtime"
 	"sync"
 	"testing"
 )
@@ -99,4 +100,123 @@ func TestCacheBudgetConcurrentWriters(t *testing.T) {
 	if used := b.Used(); used < 0 || used > max {
 		t.Fatalf("used %d after the writers, want within [0, %d]", used, max)
 	}
+}
+
+// liveHeap is the heap still reachable after a full collection.
+func liveHeap() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// A node relaying far more than its budget over time, with the tracks'
+// own bounds (count and age) dropping the groups long before the budget
+// is reached, keeps only what is cached: the budget forgets each group
+// its track drops, and with it the frames.
+func TestCacheBudgetForgetsDroppedGroups(t *testing.T) {
+	const (
+		tracks    = 200
+		groups    = 100_000
+		frameSize = 1 << 10
+	)
+	b := NewCacheBudget(1 << 30)
+	before := liveHeap()
+	writers := make([]*TrackWriter, tracks)
+	for i := range writers {
+		writers[i] = NewTrack(fmt.Sprint("t", i), TrackOptions{Budget: b})
+	}
+	for i := range groups {
+		if err := writers[i%tracks].WriteGroup(make([]byte, frameSize)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after := liveHeap()
+	cached := 0
+	for _, w := range writers {
+		cached += w.Track().CachedGroups()
+	}
+	grown := int64(after) - int64(before)
+	t.Logf("%d groups of %d bytes over %d tracks: %d cached, budget %d bytes in use, %d groups on its list; live heap %.1f -> %.1f MiB (%+.1f MiB)",
+		groups, frameSize, tracks, cached, b.Used(), b.len(), mib(before), mib(after), float64(grown)/(1<<20))
+	if n := b.len(); n != cached {
+		t.Errorf("the budget lists %d groups, %d are cached", n, cached)
+	}
+	if used := b.Used(); used != int64(cached*frameSize) {
+		t.Errorf("budget used %d bytes, the cache holds %d", used, cached*frameSize)
+	}
+	// What is cached (1,600 groups of 1 KiB) plus the tracks, with room for
+	// the runtime; the leak this guards against held all 100 MB.
+	if grown > 8<<20 {
+		t.Errorf("live heap grew %.1f MiB for %d cached groups", float64(grown)/(1<<20), cached)
+	}
+	runtime.KeepAlive(writers)
+}
+
+func mib(n uint64) float64 { return float64(n) / (1 << 20) }
+
+// Ended tracks give their bytes back to the budget at once, while a reader
+// still inside one drains what was cached.
+func TestCacheBudgetEndedTracksUncharged(t *testing.T) {
+	ctx := testCtx(t)
+	b := NewCacheBudget(1 << 20)
+	opts := TrackOptions{CacheGroups: 4, CacheMaxAge: -1, Budget: b}
+	a, c := NewTrack("a", opts), NewTrack("c", opts)
+	zero := uint64(0)
+	r, err := a.Track().Reader(ReaderOptions{Start: &zero})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for i := range 6 {
+		a.WriteGroup([]byte{byte(i)})
+		c.WriteGroup([]byte{byte(i)}, []byte("more"))
+	}
+	if used, n := b.Used(), b.len(); used != 4*1+4*5 || n != 8 {
+		t.Fatalf("while live: used %d bytes over %d groups, want 24 over 8", used, n)
+	}
+	a.Close()
+	if used, n := b.Used(), b.len(); used != 4*5 || n != 4 {
+		t.Fatalf("after a ended: used %d bytes over %d groups, want 20 over 4", used, n)
+	}
+	c.Abort(ErrNotFound)
+	if used, n := b.Used(), b.len(); used != 0 || n != 0 {
+		t.Fatalf("after both ended: used %d bytes over %d groups, want 0", used, n)
+	}
+	var drained []uint64
+	for {
+		g, err := r.NextGroup(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		drained = append(drained, g.Sequence())
+	}
+	if got := fmt.Sprint(drained); got != "[2 3 4 5]" {
+		t.Errorf("reader of the ended track drained %s, want the cached [2 3 4 5]", got)
+	}
+	t.Logf("budget after both tracks ended: %d bytes, %d groups; the reader drained %v", b.Used(), b.len(), drained)
+}
+
+// A relay's steady state: groups arrive on many tracks, each dropping its
+// oldest as it goes, under a budget that is never reached.
+func BenchmarkCacheBudgetChurn(b *testing.B) {
+	budget := NewCacheBudget(1 << 30)
+	writers := make([]*TrackWriter, 64)
+	for i := range writers {
+		writers[i] = NewTrack(fmt.Sprint("t", i), TrackOptions{CacheMaxAge: -1, Budget: budget})
+	}
+	frame := make([]byte, 1<<10)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if err := writers[i%len(writers)].WriteGroup(frame); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+	b.ReportMetric(float64(budget.len()), "listed")
 }

@@ -22,6 +22,11 @@ type Group struct {
 	err    error        // non-nil when aborted
 	budget *CacheBudget // charged for bytes while cached; nil once evicted
 	wake   notifier
+
+	// The budget's list of charged groups, guarded by the budget's mu.
+	prev, next *Group
+	owner      *Track // the track to evict from; nil off the list
+	linked     bool
 }
 
 func newGroup(seq uint64, limits Limits, now time.Time) *Group {
@@ -81,13 +86,14 @@ func (g *Group) write(p []byte) error {
 	return nil
 }
 
-// uncharge gives the group's bytes back to its budget when it leaves the
-// cache; later writes to it are not charged.
+// uncharge gives the group's bytes back to its budget, which forgets it,
+// when it leaves the cache or its track ends; later writes to it are not
+// charged.
 func (g *Group) uncharge() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.budget != nil {
-		g.budget.refund(g.bytes)
+		g.budget.release(g, g.bytes)
 		g.budget = nil
 	}
 }

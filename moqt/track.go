@@ -240,15 +240,23 @@ func (t *Track) dropFrontLocked() {
 }
 
 // evictGroup drops g for the cache budget if it is still cached. Groups
-// leave in arrival order, so g can only be at the front.
+// leave in arrival order, so g is at the front unless a concurrent eviction
+// of an older group of t has yet to drop it: that one goes now too. The
+// groups of an ended track are already uncharged and stay for its readers.
 func (t *Track) evictGroup(g *Group) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if len(t.log) > 0 && t.log[0] == g {
-		t.dropFrontLocked()
-	} else {
-		g.uncharge() // left with its track (closed and gone) or already dropped
+	if !t.closed {
+		for i, cached := range t.log {
+			if cached == g {
+				for range i + 1 {
+					t.dropFrontLocked()
+				}
+				return
+			}
+		}
 	}
+	g.uncharge() // left with its track (ended or gone) or already dropped
 }
 
 func (t *Track) appendLocked(seq uint64) (*GroupWriter, error) {
@@ -281,6 +289,10 @@ func (t *Track) finish(err error) {
 		return
 	}
 	t.closed, t.err = true, err
+	// The budget no longer counts what readers of an ended track drain.
+	for _, g := range t.log {
+		g.uncharge()
+	}
 	close(t.done)
 	t.wake.broadcast()
 	callbacks := t.onClose
