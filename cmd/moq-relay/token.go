@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -124,15 +125,24 @@ func newTokenSignCmd() *cobra.Command {
 		put, get      []string
 		expires       time.Duration
 		cluster       bool
+		node, nodeURL string
 	)
 	cmd := &cobra.Command{
-		Use:   "sign --key FILE --root PATH [--put PREFIX]... [--get PREFIX]... [--expires DURATION] [--cluster]",
+		Use:   "sign --key FILE --root PATH [--put PREFIX]... [--get PREFIX]... [--expires DURATION] [--cluster [--node ID] [--node-url URL]]",
 		Short: "Sign a token and print it",
 		Long: `Sign a token with the private key in --key (a JWK from "token generate", or a PEM key)
 and print it. --put and --get are relative to --root and may be repeated; "" is all of
-root. A client passes the token in the connection URL as ?jwt=TOKEN.`,
+root. A client passes the token in the connection URL as ?jwt=TOKEN.
+
+--cluster signs a relay node's token (its --cluster-token-file) instead. --node and
+--node-url bind it to one node: the token is then valid only for a node with that id
+(--cluster-id) and that exact advertised URL (--cluster-node), so a leaked token cannot
+register another id or send subscribers' pulls to another address. Without --node-url
+the root accepts the node's URL only if its host is on the root's node_hosts
+allow-list (--cluster-node-host); see docs/security.md.`,
 		Example: `  moq-relay token sign --key key.jwk --root room/alice --get ""            # watch room/alice
-  moq-relay token sign --key key.jwk --root room --put alice --get "" --expires 24h`,
+  moq-relay token sign --key key.jwk --root room --put alice --get "" --expires 24h
+  moq-relay token sign --key cluster.jwk --cluster --node edge-1 --node-url https://edge-1.example.net:4443 --expires 720h`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if expires <= 0 {
@@ -141,12 +151,20 @@ root. A client passes the token in the connection URL as ?jwt=TOKEN.`,
 			if len(put) == 0 && len(get) == 0 && !cluster {
 				return errors.New("the token would allow nothing: give --put and/or --get (or --cluster)")
 			}
+			if !cluster && (node != "" || nodeURL != "") {
+				return errors.New("--node and --node-url bind a relay node's token: they need --cluster")
+			}
+			if err := checkNodeURL(nodeURL); err != nil {
+				return err
+			}
 			now := time.Now()
 			claims := auth.Claims{
 				Root:    moqt.CleanPath(root),
 				Put:     cleanPaths(put),
 				Get:     cleanPaths(get),
 				Cluster: cluster,
+				Node:    node,
+				NodeURL: nodeURL,
 				RegisteredClaims: jwt.RegisteredClaims{
 					IssuedAt:  jwt.NewNumericDate(now),
 					ExpiresAt: jwt.NewNumericDate(now.Add(expires)),
@@ -166,8 +184,27 @@ root. A client passes the token in the connection URL as ?jwt=TOKEN.`,
 	cmd.Flags().StringArrayVar(&get, "get", nil, "prefix, relative to --root, the holder may subscribe to (repeatable)")
 	cmd.Flags().DurationVar(&expires, "expires", time.Hour, "how long the token is valid")
 	cmd.Flags().BoolVar(&cluster, "cluster", false, "mark the token as a relay node's")
+	cmd.Flags().StringVar(&node, "node", "", "with --cluster: the node id (--cluster-id) the token is valid for")
+	cmd.Flags().StringVar(&nodeURL, "node-url", "", "with --cluster: the exact URL (--cluster-node) the node may advertise")
 	_ = cmd.MarkFlagRequired("key")
 	return cmd
+}
+
+// checkNodeURL refuses a --node-url no relay could advertise: the root
+// compares it with the node's URL as given, so a typo would only show up as
+// a refused join.
+func checkNodeURL(raw string) error {
+	if raw == "" {
+		return nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("--node-url: %w", err)
+	}
+	if u.Scheme == "" || u.Host == "" {
+		return fmt.Errorf("--node-url %q: want the node's --cluster-node URL, with scheme and host", raw)
+	}
+	return nil
 }
 
 func cleanPaths(paths []string) []string {

@@ -42,6 +42,8 @@ type verifiedClaims struct {
 	Put     []string `json:"put"`
 	Get     []string `json:"get"`
 	Cluster bool     `json:"cluster"`
+	Node    string   `json:"node"`
+	NodeURL string   `json:"node_url"`
 	Exp     int64    `json:"exp"`
 	Iat     int64    `json:"iat"`
 }
@@ -118,6 +120,49 @@ func TestTokenGenerateSignVerify(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A node-bound cluster token carries the node id and URL the root holds the
+// node to; an unbound one carries neither.
+func TestTokenSignNodeBinding(t *testing.T) {
+	key := filepath.Join(t.TempDir(), "cluster.jwk")
+	mustRunToken(t, "generate", "--alg", "EdDSA", "--out", key)
+
+	bound := strings.TrimSpace(mustRunToken(t, "sign", "--key", key, "--cluster",
+		"--node", "edge-1", "--node-url", "https://edge-1.example.net:4443", "--expires", "720h"))
+	got := parseClaims(t, mustRunToken(t, "verify", "--key", key, bound))
+	if !got.Cluster || got.Node != "edge-1" || got.NodeURL != "https://edge-1.example.net:4443" || got.Exp-got.Iat != 720*3600 {
+		t.Fatalf("bound cluster token claims %+v", got)
+	}
+	a, err := auth.New(auth.Options{Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := a.VerifyNode(bound)
+	if err != nil || id != (auth.NodeIdentity{NodeID: "edge-1", NodeURL: "https://edge-1.example.net:4443"}) {
+		t.Fatalf("the relay reads the bound token as %+v, %v", id, err)
+	}
+	t.Logf("bound cluster token: %d bytes, claims %+v", len(bound), got)
+
+	unbound := strings.TrimSpace(mustRunToken(t, "sign", "--key", key, "--cluster"))
+	if id, err := a.VerifyNode(unbound); err != nil || id != (auth.NodeIdentity{}) {
+		t.Fatalf("the relay reads the unbound token as %+v, %v", id, err)
+	}
+	raw := parseRawClaims(t, mustRunToken(t, "verify", "--key", key, unbound))
+	for _, claim := range []string{"node", "node_url"} {
+		if _, ok := raw[claim]; ok {
+			t.Errorf("unbound token carries %q: %v", claim, raw)
+		}
+	}
+}
+
+func parseRawClaims(t *testing.T, out string) map[string]any {
+	t.Helper()
+	var c map[string]any
+	if err := json.Unmarshal([]byte(out), &c); err != nil {
+		t.Fatalf("verify printed %q: %v", out, err)
+	}
+	return c
 }
 
 func TestTokenGeneratePrints(t *testing.T) {
@@ -208,6 +253,9 @@ func TestTokenCommandErrors(t *testing.T) {
 		{"sign with a public key", []string{"sign", "--key", public, "--get", ""}, "signing needs the private key"},
 		{"sign with a non-positive expiry", []string{"sign", "--key", key, "--get", "", "--expires", "-1m"}, "must be positive"},
 		{"sign with a missing key", []string{"sign", "--key", filepath.Join(dir, "missing"), "--get", ""}, "no such file"},
+		{"sign --node without --cluster", []string{"sign", "--key", key, "--get", "", "--node", "edge-1"}, "need --cluster"},
+		{"sign --node-url without --cluster", []string{"sign", "--key", key, "--get", "", "--node-url", "https://edge-1.example:4443"}, "need --cluster"},
+		{"sign --node-url without a host", []string{"sign", "--key", key, "--cluster", "--node-url", "edge-1:4443"}, "scheme and host"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
