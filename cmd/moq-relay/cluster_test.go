@@ -73,8 +73,9 @@ func (n *clusterNode) url() string { return fmt.Sprintf("http://127.0.0.1:%d", n
 var freePort = transporttest.FreePort
 
 // startNode starts a node named name on a free port with the configuration
-// file cfg; with roots it is a leaf of them (in that order). It retries on
-// another port when the chosen one was taken meanwhile.
+// file cfg; with roots it is a leaf of them (in that order). It starts with
+// clusterCredentials unless extra gives its own. It retries on another port
+// when the chosen one was taken meanwhile.
 func startNode(t *testing.T, cfg, name string, roots []*clusterNode, extra ...string) *clusterNode {
 	t.Helper()
 	const attempts = 5
@@ -91,6 +92,7 @@ func startNode(t *testing.T, cfg, name string, roots []*clusterNode, extra ...st
 		if len(roots) > 0 {
 			args = append(args, "--cluster-node", fmt.Sprintf("http://127.0.0.1:%d", port))
 		}
+		args = append(args, clusterCredentials(t, len(roots) == 0, extra)...)
 		args = append(args, extra...)
 		n := &clusterNode{name: name, port: port, args: args}
 		err := n.start(t)
@@ -102,6 +104,34 @@ func startNode(t *testing.T, cfg, name string, roots []*clusterNode, extra ...st
 		}
 		t.Logf("%s: port %d taken meanwhile; trying another", name, port)
 	}
+}
+
+// testClusterSecret is the test clusters' shared cluster token.
+const testClusterSecret = "test-cluster-secret"
+
+// clusterCredentials are the flags a test node starts with unless extra
+// gives its own: the shared token, as users run a cluster, and on a root
+// the allow-list of the hosts its members' URLs may name (loopback).
+func clusterCredentials(t *testing.T, isRoot bool, extra []string) []string {
+	t.Helper()
+	var args []string
+	if !hasFlag(extra, "--cluster-token") && !hasFlag(extra, "--cluster-insecure") && !hasFlag(extra, "--tls-root") {
+		args = append(args, "--cluster-token", writeFile(t, "cluster.token", testClusterSecret+"\n"))
+	}
+	if isRoot && !hasFlag(extra, "--cluster-node-host") && !hasFlag(extra, "--cluster-insecure") {
+		args = append(args, "--cluster-node-host", "127.0.0.1")
+	}
+	return args
+}
+
+// hasFlag reports whether args hold flag, alone or as flag=value.
+func hasFlag(args []string, flag string) bool {
+	for _, a := range args {
+		if a == flag || strings.HasPrefix(a, flag+"=") {
+			return true
+		}
+	}
+	return false
 }
 
 // restart starts a fresh process with the same arguments (same port); the

@@ -14,8 +14,9 @@ import (
 func TestReadyFollowsTheRoot(t *testing.T) {
 	rootPort, leafPort := freePort(t), freePort(t)
 	leafURL := fmt.Sprintf("http://127.0.0.1:%d", leafPort)
+	token := writeFile(t, "cluster.token", testClusterSecret)
 	leaf := startRelay(t, []string{"MOQ_LOG_FORMAT=json"},
-		"--bind", fmt.Sprintf("127.0.0.1:%d", leafPort), "--tls-generate", "127.0.0.1",
+		"--bind", fmt.Sprintf("127.0.0.1:%d", leafPort), "--tls-generate", "127.0.0.1", "--cluster-token", token,
 		"--cluster-root", fmt.Sprintf("http://127.0.0.1:%d", rootPort), "--cluster-node", leafURL)
 	leaf.waitLog(t, "relay listening", nil)
 	if code, _ := httpGet(t, leafURL+"/health"); code != http.StatusOK {
@@ -28,8 +29,8 @@ func TestReadyFollowsTheRoot(t *testing.T) {
 	t.Logf("FIGURE not ready: %s", strings.TrimSpace(body))
 
 	root := startRelay(t, []string{"MOQ_LOG_FORMAT=json"},
-		"--bind", fmt.Sprintf("127.0.0.1:%d", rootPort), "--tls-generate", "127.0.0.1",
-		"--cluster-node", fmt.Sprintf("http://127.0.0.1:%d", rootPort))
+		"--bind", fmt.Sprintf("127.0.0.1:%d", rootPort), "--tls-generate", "127.0.0.1", "--cluster-token", token,
+		"--cluster-node-host", "127.0.0.1", "--cluster-node", fmt.Sprintf("http://127.0.0.1:%d", rootPort))
 	root.waitLog(t, "relay listening", nil)
 	start := time.Now()
 	for {

@@ -133,7 +133,8 @@ type testCluster struct {
 }
 
 // startCluster starts the nodes as the README's Cluster section does, with
-// a shared token file, and waits for both leaves to register with the root.
+// a shared token file (and on the root the loopback host as the members'
+// URLs' allow-list), and waits for both leaves to register with the root.
 // The root has --cluster-node too, so the leaves can pull what is published
 // on it.
 func startCluster(t *testing.T) *testCluster {
@@ -148,7 +149,8 @@ func startCluster(t *testing.T) *testCluster {
 	}
 	c := &testCluster{}
 	c.root = startRelay(t, "root", func(port int) []string {
-		return []string{"--cluster-id", "root", "--cluster-node", fmt.Sprintf("http://127.0.0.1:%d", port), "--cluster-token", token}
+		return []string{"--cluster-id", "root", "--cluster-node", fmt.Sprintf("http://127.0.0.1:%d", port), "--cluster-token", token,
+			"--cluster-node-host", "127.0.0.1"}
 	})
 	leaf := func(name string) *relayProc {
 		return startRelay(t, name, func(port int) []string {
