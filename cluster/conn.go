@@ -50,6 +50,8 @@ func codeName(c uint32) string {
 		return "shutdown"
 	case proto.CodeNotRoot:
 		return "not a root"
+	case proto.CodeLimit:
+		return "limit exceeded"
 	}
 	return fmt.Sprintf("code 0x%x", c)
 }
@@ -153,14 +155,14 @@ type accepted struct {
 	hello proto.Hello
 }
 
-// acceptHello reads and checks the Hello on a new cluster connection. On
-// failure it has closed the connection with the reason and returns an error
-// for the log.
-func acceptHello(ctx context.Context, conn transport.Session, checkToken func(string) error) (*accepted, error) {
+// acceptHello reads and checks the Hello on a new cluster connection and
+// returns what the credential binds the node to. On failure it has closed
+// the connection with the reason and returns an error for the log.
+func acceptHello(ctx context.Context, conn transport.Session, checkToken func(string) (Identity, error)) (*accepted, Identity, error) {
 	str, err := conn.AcceptStream(ctx)
 	if err != nil {
 		_ = conn.CloseWithError(proto.CodeProtocolViolation, "no control stream")
-		return nil, fmt.Errorf("accept control stream: %w", err)
+		return nil, Identity{}, fmt.Errorf("accept control stream: %w", err)
 	}
 	stop := context.AfterFunc(ctx, func() { str.CancelRead(proto.CodeShutdown) })
 	r := wire.NewReader(str)
@@ -171,57 +173,78 @@ func acceptHello(ctx context.Context, conn transport.Session, checkToken func(st
 			err = io.ErrUnexpectedEOF
 		}
 		_ = conn.CloseWithError(proto.CodeProtocolViolation, "bad hello")
-		return nil, fmt.Errorf("read hello: %w", err)
+		return nil, Identity{}, fmt.Errorf("read hello: %w", err)
 	}
 	hello, ok := m.(proto.Hello)
 	if !ok {
 		_ = conn.CloseWithError(proto.CodeProtocolViolation, "expected HELLO")
-		return nil, fmt.Errorf("first message was type 0x%x, not HELLO", uint64(m.Type()))
+		return nil, Identity{}, fmt.Errorf("first message was type 0x%x, not HELLO", uint64(m.Type()))
 	}
 	if hello.Version != proto.Version {
 		_ = conn.CloseWithError(proto.CodeVersion, fmt.Sprintf("cluster protocol version %d not supported (want %d)", hello.Version, proto.Version))
-		return nil, fmt.Errorf("node %q speaks cluster protocol version %d", hello.NodeID, hello.Version)
+		return nil, Identity{}, fmt.Errorf("node %q speaks cluster protocol version %d", hello.NodeID, hello.Version)
 	}
-	if err := checkToken(hello.Token); err != nil {
+	ident, err := checkToken(hello.Token)
+	if err != nil {
 		_ = conn.CloseWithError(proto.CodeUnauthorized, err.Error())
-		return nil, fmt.Errorf("node %q refused: %w", hello.NodeID, err)
+		return nil, Identity{}, fmt.Errorf("node %q refused: %w", hello.NodeID, err)
 	}
 	if hello.NodeID == "" {
 		_ = conn.CloseWithError(proto.CodeProtocolViolation, "empty node id")
-		return nil, errors.New("hello with an empty node id")
+		return nil, Identity{}, errors.New("hello with an empty node id")
 	}
-	return &accepted{conn: conn, str: str, r: r, hello: hello}, nil
+	return &accepted{conn: conn, str: str, r: r, hello: hello}, ident, nil
 }
 
 // sender writes control messages on one stream from a single goroutine, so
-// callers (watch callbacks included) never block on the network.
+// callers (watch callbacks included) never block on the network. Its queue
+// is bounded: a peer that stops reading is cut off, not buffered for.
 type sender struct {
-	str    transport.Stream
-	log    *zap.Logger
-	sent   *atomic.Int64 // bytes written, added to the node's count
-	mu     sync.Mutex
-	queue  []proto.Message
-	wake   chan struct{}
-	closed bool
+	str      transport.Stream
+	log      *zap.Logger
+	sent     *atomic.Int64 // bytes written, added to the node's count
+	maxBytes int64         // 0: no bound
+	maxMsgs  int           // 0: no bound
+	overflow func(error)   // called once when a bound is exceeded
+
+	mu      sync.Mutex
+	pending []byte // encoded messages not yet written
+	msgs    int    // messages in pending
+	wake    chan struct{}
+	closed  bool
 }
 
-func newSender(str transport.Stream, log *zap.Logger, sent *atomic.Int64) *sender {
-	return &sender{str: str, log: log, sent: sent, wake: make(chan struct{}, 1)}
+func newSender(str transport.Stream, log *zap.Logger, sent *atomic.Int64, lim Limits, overflow func(error)) *sender {
+	return &sender{str: str, log: log, sent: sent, maxBytes: lim.MaxSendQueueBytes, maxMsgs: lim.MaxSendQueueMessages,
+		overflow: overflow, wake: make(chan struct{}, 1)}
 }
 
-// send queues m; it reports false once the sender has stopped or if m
-// cannot be encoded (checked here so a bad value never reaches Append).
+// send queues m; it reports false once the sender has stopped, if m cannot
+// be encoded (checked here so a bad value never reaches Append), or if m
+// takes the queue over a bound, which stops the sender and calls overflow.
 func (s *sender) send(m proto.Message) bool {
 	if err := proto.Validate(m); err != nil {
 		s.log.Warn("control message not sent", zap.Error(err))
 		return false
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed {
+		s.mu.Unlock()
 		return false
 	}
-	s.queue = append(s.queue, m)
+	s.pending = proto.Append(s.pending, m)
+	s.msgs++
+	if (s.maxBytes > 0 && int64(len(s.pending)) > s.maxBytes) || (s.maxMsgs > 0 && s.msgs > s.maxMsgs) {
+		err := fmt.Errorf("send queue over its bound (%d bytes in %d messages; bounds %d bytes, %d messages): the peer does not read",
+			len(s.pending), s.msgs, s.maxBytes, s.maxMsgs)
+		s.closed, s.pending, s.msgs = true, nil, 0
+		s.mu.Unlock()
+		if s.overflow != nil {
+			s.overflow(err)
+		}
+		return false
+	}
+	s.mu.Unlock()
 	select {
 	case s.wake <- struct{}{}:
 	default:
@@ -229,15 +252,21 @@ func (s *sender) send(m proto.Message) bool {
 	return true
 }
 
+// queued returns the bytes and messages waiting to be written.
+func (s *sender) queued() (bytes, msgs int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.pending), s.msgs
+}
+
 // run writes queued messages until ctx ends or a write fails.
 func (s *sender) run(ctx context.Context) error {
 	defer func() {
 		s.mu.Lock()
-		s.closed = true
-		s.queue = nil
+		s.closed, s.pending, s.msgs = true, nil, 0
 		s.mu.Unlock()
 	}()
-	var buf []byte
+	var spare []byte
 	for {
 		select {
 		case <-ctx.Done():
@@ -245,20 +274,20 @@ func (s *sender) run(ctx context.Context) error {
 		case <-s.wake:
 		}
 		s.mu.Lock()
-		batch := s.queue
-		s.queue = nil
+		buf := s.pending
+		s.pending, s.msgs = spare[:0], 0
 		s.mu.Unlock()
-		buf = buf[:0]
-		for _, m := range batch {
-			buf = proto.Append(buf, m)
+		if len(buf) > 0 {
+			if _, err := s.str.Write(buf); err != nil {
+				return fmt.Errorf("write control stream: %w", err)
+			}
+			s.sent.Add(int64(len(buf)))
 		}
-		if len(buf) == 0 {
-			continue
+		if cap(buf) <= 64<<10 {
+			spare = buf // reuse small buffers; let a burst's large one go
+		} else {
+			spare = nil
 		}
-		if _, err := s.str.Write(buf); err != nil {
-			return fmt.Errorf("write control stream: %w", err)
-		}
-		s.sent.Add(int64(len(buf)))
 	}
 }
 

@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"cmp"
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -18,7 +20,22 @@ type DirectoryOptions struct {
 	SuspectThreshold  int              // missed heartbeats before a member is suspect
 	OfflineThreshold  int              // missed heartbeats before it is offline
 	Now               func() time.Time // nil: time.Now (tests inject a fake clock)
+
+	// Bounds (0: none). A new node id beyond MaxMembers first makes room by
+	// forgetting the member offline the longest; offline members are
+	// forgotten ForgetOfflineAfter after they went offline.
+	MaxMembers                int
+	ForgetOfflineAfter        time.Duration
+	MaxAnnouncementsPerMember int
 }
+
+// Errors of Join and Announce.
+var (
+	// ErrStale: the registration was replaced or went offline.
+	ErrStale = errors.New("registration not current")
+	// ErrLimit: a directory bound would be exceeded.
+	ErrLimit = errors.New("limit exceeded")
+)
 
 // Member is a snapshot of one registration as the root sees it.
 type Member struct {
@@ -48,6 +65,7 @@ type Directory struct {
 	suspectAfter time.Duration
 	offlineAfter time.Duration
 	now          func() time.Time
+	limits       DirectoryOptions // the bounds only
 
 	mu        sync.RWMutex
 	members   map[string]*member
@@ -73,6 +91,7 @@ type member struct {
 	state       proto.State
 	load        proto.Load
 	lastHeard   time.Time
+	wentOffline time.Time // when state became offline
 	paths       map[string]*pathEntry
 }
 
@@ -122,6 +141,7 @@ func NewDirectory(opts DirectoryOptions) *Directory {
 		suspectAfter: time.Duration(opts.SuspectThreshold) * opts.HeartbeatInterval,
 		offlineAfter: time.Duration(opts.OfflineThreshold) * opts.HeartbeatInterval,
 		now:          now,
+		limits:       DirectoryOptions{MaxMembers: opts.MaxMembers, ForgetOfflineAfter: opts.ForgetOfflineAfter, MaxAnnouncementsPerMember: opts.MaxAnnouncementsPerMember},
 		members:      make(map[string]*member),
 		paths:        make(map[string]*pathEntry),
 		listings:     make(map[string][]*listing),
@@ -131,12 +151,17 @@ func NewDirectory(opts DirectoryOptions) *Directory {
 // Join registers incarnation of node id at url (healthy, last heard now) and
 // returns the epoch of this registration. A node that joins again replaces its
 // previous registration: the old registration's entries are dropped (watchers
-// told) and operations carrying the old epoch are ignored from then on.
-func (d *Directory) Join(id, url string, incarnation uint64) (epoch uint64) {
+// told) and operations carrying the old epoch are ignored from then on. A new
+// id when MaxMembers are known and none is offline fails with ErrLimit.
+func (d *Directory) Join(id, url string, incarnation uint64) (epoch uint64, err error) {
 	d.mu.Lock()
 	defer d.unlockAndNotify()
 	if old := d.members[id]; old != nil {
 		d.goOffline(old)
+	} else if max := d.limits.MaxMembers; max > 0 && len(d.members) >= max {
+		if !d.forgetLongestOffline() {
+			return 0, fmt.Errorf("%w: %d members, none offline", ErrLimit, len(d.members))
+		}
 	}
 	d.lastEpoch++
 	d.members[id] = &member{
@@ -148,13 +173,29 @@ func (d *Directory) Join(id, url string, incarnation uint64) (epoch uint64) {
 		lastHeard:   d.now(),
 		paths:       make(map[string]*pathEntry),
 	}
-	return d.lastEpoch
+	return d.lastEpoch, nil
+}
+
+// forgetLongestOffline drops the member offline the longest; false when
+// none is offline.
+func (d *Directory) forgetLongestOffline() bool {
+	var oldest *member
+	for _, m := range d.members {
+		if m.state == proto.StateOffline && (oldest == nil || m.wentOffline.Before(oldest.wentOffline)) {
+			oldest = m
+		}
+	}
+	if oldest == nil {
+		return false
+	}
+	delete(d.members, oldest.id)
+	return true
 }
 
 // Leave marks the registration offline at once (connection lost): its
 // entries are dropped and watchers told. Stale epoch: no-op. An offline
-// member stays listed (state offline, for visibility) until it joins again
-// or Forget.
+// member stays listed (state offline, for visibility) until it joins again,
+// ForgetOfflineAfter passes, a new member needs its place, or Forget.
 func (d *Directory) Leave(id string, epoch uint64) {
 	d.mu.Lock()
 	defer d.unlockAndNotify()
@@ -178,17 +219,21 @@ func (d *Directory) Heartbeat(id string, epoch uint64, load proto.Load) bool {
 	return true
 }
 
-// Announce records that the registration publishes path (stale epoch or
-// offline: ignored, returns false). Announcing twice is idempotent.
-func (d *Directory) Announce(id string, epoch uint64, path string) bool {
+// Announce records that the registration publishes path. It fails with
+// ErrStale for a stale epoch or an offline member (ignored) and ErrLimit
+// beyond MaxAnnouncementsPerMember. Announcing twice is idempotent.
+func (d *Directory) Announce(id string, epoch uint64, path string) error {
 	d.mu.Lock()
 	defer d.unlockAndNotify()
 	m := d.current(id, epoch)
 	if m == nil {
-		return false
+		return ErrStale
 	}
 	if _, ok := m.paths[path]; ok {
-		return true
+		return nil
+	}
+	if max := d.limits.MaxAnnouncementsPerMember; max > 0 && len(m.paths) >= max {
+		return fmt.Errorf("%w: member %s announces %d broadcasts", ErrLimit, id, len(m.paths))
 	}
 	e := d.paths[path]
 	if e == nil {
@@ -204,7 +249,7 @@ func (d *Directory) Announce(id string, epoch uint64, path string) bool {
 	m.paths[path] = e
 	d.changed(e) // current returned a live (healthy or suspect) member
 	d.relist(path, e.publishers[:before], e.publishers)
-	return true
+	return nil
 }
 
 // Unannounce withdraws an Announce (stale epoch or offline: ignored, returns
@@ -362,7 +407,8 @@ func (d *Directory) relist(path string, before, after []publication) {
 // Tick evaluates heartbeat deadlines at the current time: a member whose
 // last heartbeat (or join) is at least SuspectThreshold intervals old becomes
 // suspect, at least OfflineThreshold intervals old becomes offline (entries
-// dropped, watchers told). It returns the members that went offline in this
+// dropped, watchers told), and members offline for ForgetOfflineAfter are
+// forgotten. It returns the members that went offline in this
 // tick, sorted by ID, so that the caller can close their connections. The
 // root calls it every HeartbeatInterval (or more often).
 func (d *Directory) Tick() []Departed {
@@ -372,6 +418,9 @@ func (d *Directory) Tick() []Departed {
 	var departed []Departed
 	for _, m := range d.members {
 		if m.state == proto.StateOffline {
+			if ttl := d.limits.ForgetOfflineAfter; ttl > 0 && now.Sub(m.wentOffline) >= ttl {
+				delete(d.members, m.id) // deleting during range is allowed
+			}
 			continue
 		}
 		silent := now.Sub(m.lastHeard)
@@ -452,6 +501,7 @@ func (d *Directory) goOffline(m *member) {
 	}
 	clear(m.paths)
 	m.state = proto.StateOffline
+	m.wentOffline = d.now()
 }
 
 // unpublish removes m from e; the caller removes e from m.paths.

@@ -34,7 +34,8 @@ func populate(b *testing.B, broadcasts, members int) *benchCluster {
 	)
 	for m := range members {
 		ids = append(ids, fmt.Sprintf("node-%03d", m))
-		epochs = append(epochs, d.Join(ids[m], "https://"+ids[m]+".example:4443", 0))
+		epoch, _ := d.Join(ids[m], "https://"+ids[m]+".example:4443", 0)
+		epochs = append(epochs, epoch)
 		d.Heartbeat(ids[m], epochs[m], proto.Load{Subscribers: rng.Uint64N(500), CPUPermille: rng.Uint64N(4000)})
 	}
 	for i := range broadcasts {

@@ -63,15 +63,19 @@ func newHarness(t *testing.T) *harness {
 
 func (h *harness) join(ids ...string) {
 	for _, id := range ids {
-		h.epochs[id] = h.d.Join(id, "https://"+id+".example:4443", 0)
+		epoch, err := h.d.Join(id, "https://"+id+".example:4443", 0)
+		if err != nil {
+			h.t.Fatalf("Join(%s): %v", id, err)
+		}
+		h.epochs[id] = epoch
 	}
 }
 
 func (h *harness) announce(id string, paths ...string) {
 	h.t.Helper()
 	for _, p := range paths {
-		if !h.d.Announce(id, h.epochs[id], p) {
-			h.t.Fatalf("Announce(%s, %s) refused", id, p)
+		if err := h.d.Announce(id, h.epochs[id], p); err != nil {
+			h.t.Fatalf("Announce(%s, %s): %v", id, p, err)
 		}
 	}
 }
@@ -232,13 +236,13 @@ func TestIgnoredOperations(t *testing.T) {
 		run  func(h *harness) bool // reports whether the directory accepted it
 	}{
 		{"heartbeat unknown", func(h *harness) bool { return h.d.Heartbeat("z", 1, proto.Load{}) }},
-		{"announce unknown", func(h *harness) bool { return h.d.Announce("z", 1, "p") }},
+		{"announce unknown", func(h *harness) bool { return h.d.Announce("z", 1, "p") == nil }},
 		{"unannounce unknown", func(h *harness) bool { return h.d.Unannounce("z", 1, "p") }},
 		{"heartbeat epoch 0", func(h *harness) bool { return h.d.Heartbeat("a", 0, proto.Load{}) }},
-		{"announce wrong epoch", func(h *harness) bool { return h.d.Announce("a", h.epochs["a"]+1, "p") }},
+		{"announce wrong epoch", func(h *harness) bool { return h.d.Announce("a", h.epochs["a"]+1, "p") == nil }},
 		{"unannounce wrong epoch", func(h *harness) bool { return h.d.Unannounce("a", h.epochs["a"]+1, "p") }},
 		{"heartbeat offline", func(h *harness) bool { h.leave("a"); return h.d.Heartbeat("a", h.epochs["a"], proto.Load{}) }},
-		{"announce offline", func(h *harness) bool { h.leave("a"); return h.d.Announce("a", h.epochs["a"], "p") }},
+		{"announce offline", func(h *harness) bool { h.leave("a"); return h.d.Announce("a", h.epochs["a"], "p") == nil }},
 		{"unannounce offline", func(h *harness) bool { h.leave("a"); return h.d.Unannounce("a", h.epochs["a"], "p") }},
 	}
 	for _, tt := range tests {
@@ -417,7 +421,7 @@ func TestRejoin(t *testing.T) {
 	}
 	h.wantLookup("p")
 
-	if h.d.Announce("a", old, "q") || h.d.Heartbeat("a", old, proto.Load{}) || h.d.Unannounce("a", old, "p") {
+	if h.d.Announce("a", old, "q") == nil || h.d.Heartbeat("a", old, proto.Load{}) || h.d.Unannounce("a", old, "p") {
 		t.Fatal("an old-epoch operation was accepted")
 	}
 	h.d.Leave("a", old)
@@ -673,13 +677,13 @@ func TestWatchOrderUnderConcurrency(t *testing.T) {
 		wg.Go(func() {
 			id := fmt.Sprintf("n%d", n)
 			rng := rand.New(rand.NewPCG(uint64(n), 1))
-			epoch := h.d.Join(id, "https://"+id, 0)
+			epoch, _ := h.d.Join(id, "https://"+id, 0)
 			for range steps {
 				path := paths[rng.IntN(len(paths))]
 				ok := true
 				switch r := rng.IntN(20); {
 				case r < 8:
-					ok = h.d.Announce(id, epoch, path)
+					ok = h.d.Announce(id, epoch, path) == nil
 				case r < 14:
 					ok = h.d.Unannounce(id, epoch, path)
 				case r < 17:
@@ -692,7 +696,7 @@ func TestWatchOrderUnderConcurrency(t *testing.T) {
 					h.d.Tick()
 				}
 				if !ok {
-					epoch = h.d.Join(id, "https://"+id, 0)
+					epoch, _ = h.d.Join(id, "https://"+id, 0)
 				}
 			}
 		})

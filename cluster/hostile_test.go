@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moq-cluster/moq-relay/cluster/clustertest"
 	"github.com/moq-cluster/moq-relay/cluster/proto"
 	"github.com/moq-cluster/moq-relay/transport"
 )
@@ -16,7 +17,8 @@ func TestHostileControlConnections(t *testing.T) {
 	c := pullAcross(t)
 	root, pub, r := c.root, c.pub, c.r
 
-	hello := proto.Append(nil, proto.Hello{Version: proto.Version, Purpose: proto.PurposeControl, NodeID: "intruder", URL: "https://127.0.0.1:1"})
+	hello := proto.Append(nil, proto.Hello{Version: proto.Version, Purpose: proto.PurposeControl, NodeID: "intruder", URL: "https://127.0.0.1:1",
+		Token: clustertest.DefaultToken})
 	cases := []struct {
 		name     string
 		send     []byte

@@ -114,7 +114,10 @@ func (l *rootLink) run() {
 func (l *rootLink) serve(conn transport.Session, str transport.Stream, r *wire.Reader, welcome proto.Welcome) error {
 	ctx, cancel := context.WithCancel(l.n.ctx)
 	defer cancel()
-	snd := newSender(str, l.n.log.With(zap.String("root", l.url)), &l.n.controlSent)
+	// No queue bound toward a root: what is queued is this node's own state
+	// (local broadcasts, lookups in flight, watched prefixes), bounded where
+	// it is made; and a root that stops reading is caught by the idle timeout.
+	snd := newSender(str, l.n.log.With(zap.String("root", l.url)), &l.n.controlSent, Limits{}, nil)
 	// Announce everything local before anything else can be queued, so the
 	// root's view is complete within one round trip of the Welcome; then
 	// restart the listings local clients watch (resync after a reconnect).
@@ -281,6 +284,10 @@ func (l *rootLink) lookup(ctx context.Context, path string, w *rootWatch) ([]pro
 		l.mu.Unlock()
 		return nil, nil, errRootLost
 	}
+	if max := l.n.opts.Limits.MaxLookupsInFlight; max > 0 && len(l.pending) >= max {
+		l.mu.Unlock()
+		return nil, nil, fmt.Errorf("lookup at root %s: %d lookups already in flight (cluster.limits.max_lookups_in_flight)", l.url, max)
+	}
 	snd := l.snd
 	l.nextID++
 	id := l.nextID
@@ -320,6 +327,9 @@ func (l *rootLink) lookup(ctx context.Context, path string, w *rootWatch) ([]pro
 // leaf could not reach lacks its broadcasts; the answer must not depend on
 // which root is asked). On a root, the directory answers directly.
 func (n *Node) lookup(ctx context.Context, path string, w *rootWatch) ([]proto.Candidate, func(), error) {
+	if len(path) > n.opts.Limits.MaxPathLength {
+		return nil, func() {}, nil // never announced in the cluster either
+	}
 	if n.root != nil {
 		if w == nil {
 			return n.root.dir.Lookup(path), func() {}, nil

@@ -43,7 +43,9 @@ func TestWrongTokenRefusedAtBothEnds(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			leafLog, leafLogs := observed()
-			leaf := startNode(t, nodeOptions{ID: "leaf-" + tc.name, Roots: []*node{root}, Token: tc.token, Logger: leafLog})
+			// A node without a credential must be told it runs insecure.
+			leaf := startNode(t, nodeOptions{ID: "leaf-" + tc.name, Roots: []*node{root}, Token: tc.token, Logger: leafLog,
+				Insecure: tc.token == ""})
 			waitFor(t, 5*time.Second, "leaf sees the refusal", func() bool {
 				r := leaf.Cluster.Status().Roots[0]
 				return !r.Healthy && strings.Contains(r.Error, "unauthorized") && strings.Contains(r.Error, tc.want)
@@ -300,10 +302,14 @@ func TestClusterJWT(t *testing.T) {
 		return tok
 	}
 	nodeToken, viewerToken := sign(true), sign(false)
+	verifyNode := func(tok string) (cluster.Identity, error) {
+		id, err := authn.VerifyNode(tok)
+		return cluster.Identity{NodeID: id.NodeID, URL: id.NodeURL}, err
+	}
 
-	root := startNode(t, nodeOptions{ID: "root", Token: nodeToken, AcceptToken: authn.VerifyNode})
-	a := startNode(t, nodeOptions{ID: "a", Roots: []*node{root}, Token: nodeToken, AcceptToken: authn.VerifyNode})
-	viewer := startNode(t, nodeOptions{ID: "viewer", Roots: []*node{root}, Token: viewerToken, AcceptToken: authn.VerifyNode})
+	root := startNode(t, nodeOptions{ID: "root", Token: nodeToken, AcceptToken: verifyNode})
+	a := startNode(t, nodeOptions{ID: "a", Roots: []*node{root}, Token: nodeToken, AcceptToken: verifyNode})
+	viewer := startNode(t, nodeOptions{ID: "viewer", Roots: []*node{root}, Token: viewerToken, AcceptToken: verifyNode})
 	registered(t, root, a)
 	waitFor(t, 5*time.Second, "viewer-token node refused", func() bool {
 		r := viewer.Cluster.Status().Roots[0]

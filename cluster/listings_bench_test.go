@@ -79,7 +79,7 @@ func BenchmarkAnnounceReachesEveryLeaf(b *testing.B) {
 func BenchmarkListing100k(b *testing.B) {
 	const broadcasts, orgs, clients = 100_000, 97, 1000
 	root := benchNode(b, "root", nil)
-	origin := root.root.dir.Join("origin", "https://origin.example:4443", 0)
+	origin, _ := root.root.dir.Join("origin", "https://origin.example:4443", 0)
 	perOrg := make([]int, orgs)
 	for i := range broadcasts {
 		root.root.dir.Announce("origin", origin, fmt.Sprintf("org-%d/room-%06d/camera", i%orgs, i))

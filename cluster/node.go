@@ -9,12 +9,12 @@ package cluster
 
 import (
 	"context"
-	"crypto/subtle"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -43,8 +43,19 @@ type Options struct {
 	RootCAs    *x509.CertPool
 	ClientCert *tls.Certificate
 	// AcceptToken, when set, checks the credential another node presents
-	// (e.g. a JWT with cluster: true) instead of comparing it with Token.
-	AcceptToken func(token string) error
+	// (e.g. a JWT with cluster: true) instead of comparing it with Token,
+	// and returns what it binds the node to.
+	AcceptToken func(token string) (Identity, error)
+	// NodeHosts lists hosts (names, "*.suffix", IP addresses, CIDR
+	// prefixes) a member's URL may name when its credential does not prove
+	// the URL (see vouchURL).
+	NodeHosts []string
+	// Insecure lets the node run without any credential and accept member
+	// URLs nothing vouches for, with a warning on every join. Development
+	// only.
+	Insecure bool
+	// Limits bound what other nodes can make this one hold.
+	Limits Limits
 
 	Listener *transport.Listener // the relay's listener: the cluster ALPN and /cluster are added to it
 	Origin   *moqt.Origin        // the relay's origin: local broadcasts are announced, remote ones resolved into it
@@ -72,6 +83,36 @@ type Options struct {
 	Logger *zap.Logger
 }
 
+// Identity is what another node's credential binds it to; empty fields
+// bind nothing.
+type Identity struct {
+	NodeID string // the only node id it may use
+	URL    string // the only URL it may advertise
+}
+
+// Limits bound what other nodes can make this node hold; 0 means no cap
+// unless noted. See [cluster.limits] in config/example.toml.
+type Limits struct {
+	MaxConnections      int // accepted cluster connections (control and peer links)
+	MaxConnectionsPerIP int
+	// Unsent control messages per connection, in bytes and in messages; a
+	// connection beyond either does not read and is closed.
+	MaxSendQueueBytes    int64
+	MaxSendQueueMessages int
+	MaxWatches           int // lookup watches and path listings per connection
+	MaxAnnouncements     int // directory entries per member
+	MaxPathLength        int // bytes; 0 or above proto.MaxPathLen: proto.MaxPathLen
+	MaxLookupsInFlight   int // a leaf's unanswered lookups
+	MaxMembers           int // a root's members, online and offline
+	// ForgetOfflineAfter forgets an offline member (0: DefaultForgetOfflineAfter).
+	ForgetOfflineAfter   time.Duration
+	MaxPeerSubscriptions int // per accepted peer link
+}
+
+// DefaultForgetOfflineAfter is how long a root lists an offline member when
+// Limits.ForgetOfflineAfter is 0.
+const DefaultForgetOfflineAfter = 10 * time.Minute
+
 // Node is this process's membership in a cluster.
 type Node struct {
 	opts Options
@@ -82,16 +123,18 @@ type Node struct {
 	listings    *listings
 	dialer      *dialer // control connections to roots
 	peerDialer  *dialer // peer links (health-checked)
+	nodeHosts   hostPatterns
 
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu      sync.Mutex
-	local   map[string]bool // broadcasts published on this node
-	remotes map[string]*remote
-	served  map[transport.Session]struct{} // accepted cluster connections
-	links   []*rootLink                    // leaf: one per root
+	mu        sync.Mutex
+	local     map[string]bool // broadcasts published on this node
+	remotes   map[string]*remote
+	served    map[transport.Session]netip.Addr // accepted cluster connections, by remote IP
+	servedIPs map[netip.Addr]int
+	links     []*rootLink // leaf: one per root
 
 	root  *rootServer // nil on a leaf
 	peers *peerPool
@@ -116,6 +159,19 @@ func New(opts Options) (*Node, error) {
 	if err := proto.Validate(proto.Hello{Version: proto.Version, NodeID: opts.ID, URL: opts.URL, Token: opts.Token}); err != nil {
 		return nil, fmt.Errorf("cluster: node id, url or token: %w", err)
 	}
+	if opts.Token == "" && opts.AcceptToken == nil && opts.RootCAs == nil && !opts.Insecure {
+		return nil, errors.New("cluster: no credential (token, cluster JWT or mTLS roots); set Insecure to run without one")
+	}
+	hosts, err := parseHostPatterns(opts.NodeHosts)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: node hosts: %w", err)
+	}
+	if l := &opts.Limits; l.MaxPathLength <= 0 || l.MaxPathLength > proto.MaxPathLen {
+		l.MaxPathLength = proto.MaxPathLen
+	}
+	if opts.Limits.ForgetOfflineAfter <= 0 {
+		opts.Limits.ForgetOfflineAfter = DefaultForgetOfflineAfter
+	}
 	if opts.EstablishTimeout <= 0 {
 		opts.EstablishTimeout = 5 * time.Second
 	}
@@ -137,9 +193,11 @@ func New(opts Options) (*Node, error) {
 		dialer:      &dialer{hello: hello, handshakeTimeout: opts.EstablishTimeout, rootCAs: opts.RootCAs, cert: opts.ClientCert},
 		peerDialer: &dialer{hello: hello, handshakeTimeout: opts.EstablishTimeout,
 			idleTimeout: 3 * opts.HealthCheckInterval, rootCAs: opts.RootCAs, cert: opts.ClientCert},
-		local:   make(map[string]bool),
-		remotes: make(map[string]*remote),
-		served:  make(map[transport.Session]struct{}),
+		nodeHosts: hosts,
+		local:     make(map[string]bool),
+		remotes:   make(map[string]*remote),
+		served:    make(map[transport.Session]netip.Addr),
+		servedIPs: make(map[netip.Addr]int),
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.peers = newPeerPool(n)
@@ -169,8 +227,9 @@ func New(opts Options) (*Node, error) {
 	}
 	n.log.Info("cluster node started", zap.String("role", role), zap.String("url", opts.URL), zap.Strings("roots", opts.Roots),
 		zap.Uint64("incarnation", incarnation))
-	if opts.Token == "" && opts.AcceptToken == nil {
-		n.log.Warn("no cluster token: any node that reaches this port may join the cluster or pull its broadcasts; set --cluster-token")
+	if opts.Insecure {
+		n.log.Warn("insecure cluster (development only): nodes without credentials may join, and member URLs are not verified: " +
+			"anyone who reaches this port may join the cluster, pull its broadcasts and redirect its subscribers")
 	}
 	return n, nil
 }
@@ -245,6 +304,13 @@ func (n *Node) watchLocal() {
 		if err != nil {
 			return
 		}
+		if len(a.Path) > n.opts.Limits.MaxPathLength {
+			if a.Active {
+				n.log.Warn("local broadcast not announced to the cluster: path longer than cluster.limits.max_path_length",
+					zap.Int("path_bytes", len(a.Path)), zap.Int("max_path_length", n.opts.Limits.MaxPathLength))
+			}
+			continue
+		}
 		n.mu.Lock()
 		if a.Active {
 			n.local[a.Path] = true
@@ -266,50 +332,46 @@ func (n *Node) watchLocal() {
 	}
 }
 
-// checkToken accepts another node's credential: AcceptToken's verdict, or
-// a constant-time comparison with the shared secret.
-func (n *Node) checkToken(token string) error {
-	if n.opts.AcceptToken != nil {
-		return n.opts.AcceptToken(token)
-	}
-	if subtle.ConstantTimeCompare([]byte(token), []byte(n.opts.Token)) != 1 {
-		if token == "" {
-			return errors.New("missing cluster token")
-		}
-		return errors.New("wrong cluster token")
-	}
-	return nil
-}
-
 // serveConn is the listener's handler for the cluster ALPN.
 func (n *Node) serveConn(ctx context.Context, qc *quic.Conn) {
 	conn := transport.WrapQUIC(qc)
-	if !n.track(conn) {
-		_ = conn.CloseWithError(proto.CodeShutdown, "node shutting down")
+	log := n.log.With(zap.Stringer("remote", conn.RemoteAddr()))
+	if err := n.track(conn); err != nil {
+		code := uint32(proto.CodeLimit)
+		if errors.Is(err, errShuttingDown) {
+			code = proto.CodeShutdown
+		}
+		_ = conn.CloseWithError(code, err.Error())
+		if code == proto.CodeLimit {
+			log.Warn("cluster connection refused", zap.Error(err))
+		}
 		return
 	}
 	defer n.untrack(conn)
-	log := n.log.With(zap.Stringer("remote", conn.RemoteAddr()))
 	hsCtx, cancel := context.WithTimeout(ctx, n.opts.EstablishTimeout)
-	a, err := acceptHello(hsCtx, conn, n.checkToken)
+	a, ident, err := acceptHello(hsCtx, conn, n.checkToken)
 	cancel()
 	if err != nil {
 		log.Warn("cluster connection refused", zap.Error(err))
 		return
 	}
 	log = log.With(zap.String("peer", a.hello.NodeID))
-	if n.opts.RootCAs != nil {
-		if err := certificateNames(qc, a.hello.NodeID); err != nil {
-			_ = conn.CloseWithError(proto.CodeUnauthorized, err.Error())
-			log.Warn("cluster connection refused", zap.Error(err))
-			return
-		}
+	certs := qc.ConnectionState().TLS.PeerCertificates
+	if err := n.checkIdentity(a.hello.NodeID, ident, certs); err != nil {
+		_ = conn.CloseWithError(proto.CodeUnauthorized, err.Error())
+		log.Warn("cluster connection refused", zap.Error(err))
+		return
 	}
 	switch a.hello.Purpose {
 	case proto.PurposeControl:
 		if n.root == nil {
 			_ = conn.CloseWithError(proto.CodeNotRoot, fmt.Sprintf("node %s is not a root", n.opts.ID))
 			log.Warn("cluster connection refused: control connection to a leaf")
+			return
+		}
+		if err := n.vouchURL(a.hello.URL, ident, certs); err != nil {
+			_ = conn.CloseWithError(proto.CodeUnauthorized, err.Error())
+			log.Warn("cluster registration refused", zap.Error(err))
 			return
 		}
 		n.root.serve(ctx, a, log)
@@ -321,34 +383,39 @@ func (n *Node) serveConn(ctx context.Context, qc *quic.Conn) {
 	}
 }
 
-// certificateNames checks that the verified client certificate of an mTLS
-// connection names the node id its Hello claims.
-func certificateNames(qc *quic.Conn, id string) error {
-	certs := qc.ConnectionState().TLS.PeerCertificates
-	if len(certs) == 0 {
-		return errors.New("no client certificate")
-	}
-	leaf := certs[0]
-	if leaf.Subject.CommonName == id || slices.Contains(leaf.DNSNames, id) {
-		return nil
-	}
-	return fmt.Errorf("certificate (CN %q, DNS %v) does not name node %q", leaf.Subject.CommonName, leaf.DNSNames, id)
-}
+var errShuttingDown = errors.New("node shutting down")
 
-func (n *Node) track(c transport.Session) bool {
+// track counts an accepted cluster connection against Limits.MaxConnections
+// and MaxConnectionsPerIP.
+func (n *Node) track(c transport.Session) error {
+	ip := remoteIP(c.RemoteAddr())
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.ctx.Err() != nil {
-		return false
+	lim := n.opts.Limits
+	switch {
+	case n.ctx.Err() != nil:
+		return errShuttingDown
+	case lim.MaxConnections > 0 && len(n.served) >= lim.MaxConnections:
+		return fmt.Errorf("too many cluster connections (%d)", len(n.served))
+	case lim.MaxConnectionsPerIP > 0 && n.servedIPs[ip] >= lim.MaxConnectionsPerIP:
+		return fmt.Errorf("too many cluster connections from %s (%d)", ip, n.servedIPs[ip])
 	}
-	n.served[c] = struct{}{}
-	return true
+	n.served[c] = ip
+	n.servedIPs[ip]++
+	return nil
 }
 
 func (n *Node) untrack(c transport.Session) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	ip, ok := n.served[c]
+	if !ok {
+		return
+	}
 	delete(n.served, c)
+	if n.servedIPs[ip]--; n.servedIPs[ip] <= 0 {
+		delete(n.servedIPs, ip)
+	}
 }
 
 // servePeer runs the moq-lite session another node opened to pull this
@@ -369,7 +436,9 @@ func (n *Node) servePeer(ctx context.Context, a *accepted, log *zap.Logger) {
 		MaxLatency: n.opts.MaxLatency,
 		HopID:      n.opts.HopID,
 		Authorizer: countingAuthorizer{n},
-		Logger:     log,
+		// Peer links are not client sessions: they have a cap of their own.
+		MaxSubscriptions: n.opts.Limits.MaxPeerSubscriptions,
+		Logger:           log,
 	})
 	cancel()
 	if err != nil {

@@ -39,11 +39,15 @@ func newRootServer(n *Node) *rootServer {
 			HeartbeatInterval: n.opts.HeartbeatInterval,
 			SuspectThreshold:  n.opts.SuspectThreshold,
 			OfflineThreshold:  n.opts.OfflineThreshold,
+
+			MaxMembers:                n.opts.Limits.MaxMembers,
+			ForgetOfflineAfter:        n.opts.Limits.ForgetOfflineAfter,
+			MaxAnnouncementsPerMember: n.opts.Limits.MaxAnnouncements,
 		}),
 		conns: make(map[string]*memberConn),
 	}
 	if n.opts.URL != "" {
-		r.selfEpoch = r.dir.Join(n.opts.ID, n.opts.URL, n.incarnation)
+		r.selfEpoch, _ = r.dir.Join(n.opts.ID, n.opts.URL, n.incarnation) // the first member: within any bound
 	}
 	return r
 }
@@ -121,7 +125,15 @@ func (r *rootServer) serve(ctx context.Context, a *accepted, log *zap.Logger) {
 	if r.selfEpoch == 0 {
 		log.Warn("leaf registered with a root that has no --cluster-node: broadcasts published on the root cannot be pulled by leaves")
 	}
-	epoch := r.dir.Join(id, a.hello.URL, a.hello.Incarnation)
+	epoch, err := r.dir.Join(id, a.hello.URL, a.hello.Incarnation)
+	if err != nil {
+		_ = a.conn.CloseWithError(proto.CodeLimit, err.Error())
+		log.Warn("cluster registration refused", zap.Error(err))
+		return
+	}
+	if r.n.opts.Insecure {
+		log.Warn("insecure cluster: member joined without its URL being verified", zap.String("url", a.hello.URL))
+	}
 	mc := &memberConn{id: id, epoch: epoch, conn: a.conn}
 	r.mu.Lock()
 	old := r.conns[id]
@@ -139,7 +151,10 @@ func (r *rootServer) serve(ctx context.Context, a *accepted, log *zap.Logger) {
 		r.dir.Leave(id, epoch)
 	}()
 
-	snd := newSender(a.str, log, &r.n.controlSent)
+	snd := newSender(a.str, log, &r.n.controlSent, r.n.opts.Limits, func(err error) {
+		_ = a.conn.CloseWithError(proto.CodeLimit, "send queue full: not reading")
+		log.Warn("closing cluster connection", zap.Error(err))
+	})
 	snd.send(r.n.welcome())
 	log.Info("cluster member registered", zap.String("url", a.hello.URL), zap.Uint64("epoch", epoch),
 		zap.Uint64("incarnation", a.hello.Incarnation))
@@ -164,10 +179,13 @@ func (r *rootServer) serve(ctx context.Context, a *accepted, log *zap.Logger) {
 		wg.Wait()
 	}()
 
-	err := r.readLoop(a, snd, epoch, watches)
+	err = r.readLoop(a, snd, epoch, watches)
 	switch {
 	case errors.Is(err, io.EOF):
 		log.Info("cluster member left")
+	case errors.Is(err, ErrLimit):
+		log.Warn("closing cluster connection: limit exceeded", zap.Error(err))
+		_ = a.conn.CloseWithError(proto.CodeLimit, err.Error())
 	case err != nil && errors.Is(err, proto.ErrMalformed):
 		log.Warn("closing cluster connection: protocol violation", zap.Error(err))
 		_ = a.conn.CloseWithError(proto.CodeProtocolViolation, err.Error())
@@ -179,21 +197,34 @@ func (r *rootServer) serve(ctx context.Context, a *accepted, log *zap.Logger) {
 // readLoop handles a member's messages; it returns why the stream ended.
 func (r *rootServer) readLoop(a *accepted, snd *sender, epoch uint64, watches map[uint64]func()) error {
 	id := a.hello.NodeID
+	lim := r.n.opts.Limits
 	var ordered sync.Mutex
 	for {
 		m, err := proto.Read(a.r)
 		if err != nil {
 			return err
 		}
+		if watching(m) && lim.MaxWatches > 0 && len(watches) >= lim.MaxWatches {
+			return fmt.Errorf("%w: %d watches on one connection (cluster.limits.max_watches_per_connection)", ErrLimit, len(watches))
+		}
 		switch m := m.(type) {
 		case proto.Announce:
-			r.dir.Announce(id, epoch, m.Path)
+			if len(m.Path) > lim.MaxPathLength {
+				return fmt.Errorf("%w: announced path of %d bytes > %d (cluster.limits.max_path_length)", ErrLimit, len(m.Path), lim.MaxPathLength)
+			}
+			if err := r.dir.Announce(id, epoch, m.Path); errors.Is(err, ErrLimit) {
+				return fmt.Errorf("%w (cluster.limits.max_announcements_per_member)", err)
+			}
 		case proto.Unannounce:
 			r.dir.Unannounce(id, epoch, m.Path)
 		case proto.Heartbeat:
 			r.dir.Heartbeat(id, epoch, m.Load)
 			snd.send(proto.HeartbeatAck{Seq: m.Seq})
 		case proto.Lookup:
+			if len(m.Path) > lim.MaxPathLength { // never announced: nothing to find or watch
+				snd.send(proto.Result{RequestID: m.RequestID})
+				continue
+			}
 			// The watch starts before the lookup so no change is missed, and
 			// queueing is ordered so an Update never precedes an older Result.
 			ordered.Lock()
@@ -232,6 +263,18 @@ func (r *rootServer) readLoop(a *accepted, snd *sender, epoch uint64, watches ma
 			return fmt.Errorf("%w: unexpected message type 0x%x from a leaf", proto.ErrMalformed, uint64(m.Type()))
 		}
 	}
+}
+
+// watching reports whether m starts a watch (a lookup with watch, a
+// listing), which Limits.MaxWatches bounds.
+func watching(m proto.Message) bool {
+	switch m := m.(type) {
+	case proto.Lookup:
+		return m.Watch
+	case proto.WatchPaths:
+		return true
+	}
+	return false
 }
 
 // sendPaths sends entries as one or more Paths messages for reqID, the last

@@ -19,7 +19,7 @@ func BenchmarkRootLookup(b *testing.B) {
 	for _, broadcasts := range []int{10_000, 100_000} {
 		b.Run(fmt.Sprintf("broadcasts=%d", broadcasts), func(b *testing.B) {
 			root := benchNode(b, "root", nil)
-			origin := root.root.dir.Join("origin", "https://origin.example:4443", 0)
+			origin, _ := root.root.dir.Join("origin", "https://origin.example:4443", 0)
 			keepAlive(b, root.root.dir, "origin", origin)
 			paths := make([]string, broadcasts)
 			for i := range paths {

@@ -3,8 +3,8 @@ package config
 import (
 	"errors"
 	"fmt"
-	"net/netip"
 	"math"
+	"net/netip"
 	"reflect"
 	"strings"
 	"unicode"

@@ -27,6 +27,9 @@ const (
 	OfflineThreshold = 6
 )
 
+// DefaultToken is the shared secret test nodes present unless told otherwise.
+const DefaultToken = "clustertest-secret"
+
 // Node is one in-process cluster member.
 type Node struct {
 	*relaytest.Relay
@@ -39,9 +42,15 @@ type Options struct {
 	ID       string
 	Roots    []*Node  // roots to join (none: this node is a root)
 	RootURLs []string // more roots, by URL
-	Token    string
-	// AcceptToken, as in cluster.Options.
-	AcceptToken func(string) error
+	// Token defaults to a shared test secret unless AcceptToken, RootCAs
+	// or Insecure is set.
+	Token string
+	// AcceptToken, NodeHosts, Insecure and Limits as in cluster.Options.
+	AcceptToken func(string) (cluster.Identity, error)
+	// NodeHosts defaults to loopback (every test node's URL host).
+	NodeHosts []string
+	Insecure  bool
+	Limits    cluster.Limits
 	// Cert is the node's certificate (default: a generated self-signed
 	// one). With RootCAs, nodes use mTLS: Cert is also the node's client
 	// certificate and the listener requires one on the cluster ALPN.
@@ -86,6 +95,12 @@ func Start(t testing.TB, o Options) *Node {
 	if o.RetryDelay == 0 {
 		o.RetryDelay = 50 * time.Millisecond
 	}
+	if o.Token == "" && o.AcceptToken == nil && o.RootCAs == nil && !o.Insecure {
+		o.Token = DefaultToken
+	}
+	if o.NodeHosts == nil {
+		o.NodeHosts = []string{"127.0.0.1"}
+	}
 	n := &Node{Relay: r}
 	if o.URL == "" {
 		o.URL = n.NodeURL()
@@ -96,6 +111,9 @@ func Start(t testing.TB, o Options) *Node {
 		Roots:             roots,
 		Token:             o.Token,
 		AcceptToken:       o.AcceptToken,
+		NodeHosts:         o.NodeHosts,
+		Insecure:          o.Insecure,
+		Limits:            o.Limits,
 		RootCAs:           o.RootCAs,
 		ClientCert:        clientCert(o),
 		Listener:          r.Listener,

@@ -71,4 +71,5 @@ const (
 	CodeOffline           = 0x5 // the root declared the node offline (missed heartbeats)
 	CodeShutdown          = 0x6 // the node is shutting down
 	CodeNotRoot           = 0x7 // a control connection to a node that is not a root
+	CodeLimit             = 0x8 // a bound was exceeded (connections, queue, watches, announcements, members)
 )

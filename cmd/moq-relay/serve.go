@@ -98,7 +98,7 @@ func runServe(cmd *cobra.Command, configPath string) error {
 		MaxAnnouncements: cfg.Limits.MaxAnnouncementsPerSession,
 		Logger:           log.Named("relay"),
 	})
-	if clusterConfigured(cfg.Cluster) {
+	if cfg.Cluster.Enabled() {
 		node, err := startCluster(cfg, ln, srv, sessCfg, authn, nodeCAs, log.Named("cluster"))
 		if err != nil {
 			srv.Close()
@@ -173,13 +173,6 @@ func loadCertificate(c config.TLSConfig) (*transport.CertStore, error) {
 	return transport.NewCertStore(cert), nil
 }
 
-// clusterConfigured reports whether any cluster setting is given. Without
-// one the relay is a plain relay: no cluster ALPN, no /cluster, no cluster
-// log lines.
-func clusterConfigured(c config.ClusterConfig) bool {
-	return len(c.Roots()) > 0 || c.NodeURL() != "" || c.ID != "" || c.Sync.ServerID != "" || c.TokenFile != ""
-}
-
 // startCluster joins (or, with no roots, becomes) the cluster root.
 // With [auth] keys, nodes present and accept JWTs with cluster: true
 // (--cluster-token holds this node's); without, the shared secret.
@@ -200,9 +193,12 @@ func startCluster(cfg *config.Config, ln *transport.Listener, srv *relay.Server,
 	if id == "" {
 		id = ln.UDPAddr().String()
 	}
-	var acceptToken func(string) error
+	var acceptToken func(string) (cluster.Identity, error)
 	if authn.Enabled() {
-		acceptToken = func(t string) error { _, err := authn.VerifyNode(t); return err }
+		acceptToken = func(t string) (cluster.Identity, error) {
+			id, err := authn.VerifyNode(t)
+			return cluster.Identity{NodeID: id.NodeID, URL: id.NodeURL}, err
+		}
 	}
 	var clientCert *tls.Certificate
 	if nodeCAs != nil {
@@ -210,7 +206,22 @@ func startCluster(cfg *config.Config, ln *transport.Listener, srv *relay.Server,
 	}
 	cpu := newCPUMeter()
 	return cluster.New(cluster.Options{
-		AcceptToken:         acceptToken,
+		AcceptToken: acceptToken,
+		NodeHosts:   c.NodeHosts,
+		Insecure:    c.Insecure,
+		Limits: cluster.Limits{
+			MaxConnections:       c.Limits.MaxConnections,
+			MaxConnectionsPerIP:  c.Limits.MaxConnectionsPerIP,
+			MaxSendQueueBytes:    c.Limits.MaxSendQueueBytes,
+			MaxSendQueueMessages: c.Limits.MaxSendQueueMessages,
+			MaxWatches:           c.Limits.MaxWatchesPerConnection,
+			MaxAnnouncements:     c.Limits.MaxAnnouncementsPerMember,
+			MaxPathLength:        c.Limits.MaxPathLength,
+			MaxLookupsInFlight:   c.Limits.MaxLookupsInFlight,
+			MaxMembers:           c.Limits.MaxMembers,
+			ForgetOfflineAfter:   c.Limits.ForgetOfflineAfter.Std(),
+			MaxPeerSubscriptions: c.Limits.MaxPeerSubscriptions,
+		},
 		RootCAs:             nodeCAs,
 		ClientCert:          clientCert,
 		ID:                  id,
