@@ -16,6 +16,7 @@ import (
 
 	"github.com/moq-cluster/moq-relay/cluster"
 	"github.com/moq-cluster/moq-relay/cluster/proto"
+	"github.com/moq-cluster/moq-relay/moqt"
 	"github.com/moq-cluster/moq-relay/relay/relaytest"
 	"github.com/moq-cluster/moq-relay/transport"
 )
@@ -66,6 +67,9 @@ type Options struct {
 	MaxRetryAttempts int
 	RetryDelay       time.Duration
 	Logger           *zap.Logger
+	// Session is the relay's session template; its Track options (cache,
+	// budget) also apply to the tracks the node pulls from peers.
+	Session moqt.SessionConfig
 }
 
 // Start runs a node until the test ends (or Stop).
@@ -74,7 +78,7 @@ func Start(t testing.TB, o Options) *Node {
 	if o.Logger == nil {
 		o.Logger = zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
 	}
-	ro := relaytest.Options{Logger: o.Logger, Cert: o.Cert}
+	ro := relaytest.Options{Logger: o.Logger, Cert: o.Cert, Session: o.Session}
 	if o.RootCAs != nil {
 		ro.ClientCAs, ro.ClientAuthALPNs = o.RootCAs, []string{proto.ALPN}
 	}
@@ -118,6 +122,7 @@ func Start(t testing.TB, o Options) *Node {
 		ClientCert:        clientCert(o),
 		Listener:          r.Listener,
 		Origin:            r.Server.Origin(),
+		Track:             o.Session.Track,
 		HeartbeatInterval: Heartbeat,
 		SuspectThreshold:  SuspectThreshold,
 		OfflineThreshold:  OfflineThreshold,
