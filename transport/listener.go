@@ -341,7 +341,7 @@ func (l *Listener) dispatch(conn *quic.Conn) {
 	switch {
 	case alpn == http3.NextProtoH3:
 		if err := l.wt.ServeQUICConn(conn); err != nil && l.ctx.Err() == nil {
-			l.log.Debug("http/3 connection ended", zap.Stringer("remote", conn.RemoteAddr()), zap.Error(err))
+			l.log.Debug("http/3 connection ended", zap.Stringer("remote", conn.RemoteAddr()), LogError(err))
 		}
 	case slices.Contains(l.opts.Protocols, alpn):
 		l.enqueue(&quicSession{conn: conn})
@@ -378,7 +378,8 @@ func (l *Listener) serveH3(w http.ResponseWriter, r *http.Request) {
 	conn, _ := r.Context().Value(connKey{}).(*quic.Conn)
 	sess, err := l.wt.Upgrade(w, r)
 	if err != nil {
-		l.log.Info("webtransport upgrade failed", zap.String("remote", r.RemoteAddr), zap.String("path", r.URL.Path), zap.Error(err))
+		// Per request and chosen by the client: debug, and cut short.
+		l.log.Debug("webtransport upgrade failed", zap.String("remote", r.RemoteAddr), LogString("path", r.URL.Path), LogError(err))
 		w.WriteHeader(http.StatusBadRequest)
 		return
 	}
