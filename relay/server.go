@@ -42,7 +42,12 @@ type Options struct {
 	// MaxAnnouncements caps the broadcasts one session may publish at once;
 	// a session that announces more is closed with wire.CodeLimit. 0: no cap.
 	MaxAnnouncements int
-	Logger           *zap.Logger
+	// MaxAnnounceRate caps the announce and unannounce messages one session
+	// may send per second, in bursts of up to MaxAnnouncements (or one
+	// second's worth when that is 0); a session over it is closed with
+	// wire.CodeLimit. 0: no cap.
+	MaxAnnounceRate int
+	Logger          *zap.Logger
 }
 
 // Server runs the relay.
@@ -209,11 +214,11 @@ func (s *Server) handle(conn transport.Session) {
 		s.mu.Lock()
 		s.stats.Rejected++
 		s.mu.Unlock()
-		log.Info("session rejected", zap.String("protocol", conn.Protocol()), zap.Error(err))
+		log.Info("session rejected", zap.String("protocol", conn.Protocol()), transport.LogError(err))
 		_ = conn.CloseWithError(uint32(wire.CodeOf(err, wire.CodeProtocolViolation)), "handshake failed")
 		return
 	}
-	log = log.With(zap.String("version", sess.Version()), zap.String("path", "/"+sess.Path()))
+	log = log.With(zap.String("version", sess.Version()), transport.LogString("path", "/"+sess.Path()))
 	if !s.track(sess) {
 		sess.CloseWithError(wire.CodeGoingAway, "server shutting down")
 		<-sess.Done()
@@ -230,9 +235,9 @@ func (s *Server) handle(conn transport.Session) {
 	if err := sess.Err(); err != nil {
 		var we *wire.Error
 		if errors.As(err, &we) {
-			fields = append(fields, zap.Stringer("code", we.Code), zap.String("reason", we.Reason))
+			fields = append(fields, zap.Stringer("code", we.Code), transport.LogString("reason", we.Reason))
 		} else {
-			fields = append(fields, zap.String("reason", err.Error()))
+			fields = append(fields, transport.LogString("reason", err.Error()))
 		}
 	}
 	log.Info("session closed", fields...)
@@ -265,6 +270,14 @@ func (s *Server) ingest(sess moqt.Session, authz moqt.Authorizer, log *zap.Logge
 		return
 	}
 	root := moqt.JoinPath("", sess.Path())
+	var rate *tokenBucket
+	if s.opts.MaxAnnounceRate > 0 {
+		burst := s.opts.MaxAnnouncements
+		if burst <= 0 {
+			burst = s.opts.MaxAnnounceRate
+		}
+		rate = newTokenBucket(s.opts.MaxAnnounceRate, burst, time.Now())
+	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -280,12 +293,21 @@ func (s *Server) ingest(sess moqt.Session, authz moqt.Authorizer, log *zap.Logge
 			if err != nil {
 				return
 			}
+			// Every announce and unannounce costs the origin's watchers
+			// work, so a session toggling one path cannot slip under the
+			// announcement cap.
+			if rate != nil && !rate.take(time.Now()) {
+				log.Warn("closing session: announce rate exceeded",
+					zap.Int("max_announce_rate", s.opts.MaxAnnounceRate), zap.Int("burst", int(rate.burst)))
+				sess.CloseWithError(wire.CodeLimit, fmt.Sprintf("more than %d announcements a second", s.opts.MaxAnnounceRate))
+				return
+			}
 			full := moqt.JoinPath(root, a.Path)
 			if !a.Active {
 				if b, ok := live[a.Path]; ok {
 					delete(live, a.Path)
 					b.Close()
-					log.Info("broadcast unannounced", zap.String("broadcast", full))
+					log.Debug("broadcast unannounced", transport.LogString("broadcast", full))
 				}
 				continue
 			}
@@ -293,7 +315,7 @@ func (s *Server) ingest(sess moqt.Session, authz moqt.Authorizer, log *zap.Logge
 				continue
 			}
 			if authz != nil && !authz.CanPublish(full) {
-				log.Warn("publish refused: unauthorized", zap.String("broadcast", full))
+				log.Warn("publish refused: unauthorized", transport.LogString("broadcast", full))
 				continue
 			}
 			if max := s.opts.MaxAnnouncements; max > 0 && len(live) >= max {
@@ -304,7 +326,29 @@ func (s *Server) ingest(sess moqt.Session, authz moqt.Authorizer, log *zap.Logge
 			b := sess.Consume(a.Path)
 			live[a.Path] = b
 			s.origin.Publish(full, b, moqt.PublishOptions{Hops: a.Hops})
-			log.Info("broadcast announced", zap.String("broadcast", full))
+			log.Debug("broadcast announced", transport.LogString("broadcast", full))
 		}
 	}()
+}
+
+// tokenBucket allows rate events a second in bursts of up to burst; one
+// goroutine uses it.
+type tokenBucket struct {
+	rate, burst, tokens float64
+	last                time.Time
+}
+
+func newTokenBucket(rate, burst int, now time.Time) *tokenBucket {
+	return &tokenBucket{rate: float64(rate), burst: float64(burst), tokens: float64(burst), last: now}
+}
+
+// take spends one token, if there is one.
+func (b *tokenBucket) take(now time.Time) bool {
+	b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
 }

@@ -32,7 +32,7 @@ type Options struct {
 	// HandshakeTimeout bounds the MoQ handshake (default 5 s).
 	HandshakeTimeout time.Duration
 	// Caps, as in relay.Options (0: none).
-	MaxSessions, MaxSessionsPerIP, MaxAnnouncements int
+	MaxSessions, MaxSessionsPerIP, MaxAnnouncements, MaxAnnounceRate int
 	// Cert replaces the generated self-signed certificate.
 	Cert *transport.Certificate
 	// ClientCAs and ClientAuthALPNs turn on mTLS for those protocols, as in
@@ -83,6 +83,7 @@ func Start(t testing.TB, opts Options) *Relay {
 		MaxSessions:      opts.MaxSessions,
 		MaxSessionsPerIP: opts.MaxSessionsPerIP,
 		MaxAnnouncements: opts.MaxAnnouncements,
+		MaxAnnounceRate:  opts.MaxAnnounceRate,
 		Authenticate:     opts.Authenticate,
 		Logger:           opts.Logger.Named("relay"),
 	})
