@@ -96,6 +96,7 @@ func runServe(cmd *cobra.Command, configPath string) error {
 		MaxSessions:      cfg.Limits.MaxSessions,
 		MaxSessionsPerIP: cfg.Limits.MaxSessionsPerIP,
 		MaxAnnouncements: cfg.Limits.MaxAnnouncementsPerSession,
+		MaxAnnounceRate:  cfg.Limits.MaxAnnounceRate,
 		Logger:           log.Named("relay"),
 	})
 	if cfg.Cluster.Enabled() {
