@@ -6,8 +6,6 @@ import (
 	"slices"
 	"strings"
 
-	"go.uber.org/zap"
-
 	"github.com/moq-cluster/moq-relay/moqt"
 	"github.com/moq-cluster/moq-relay/moqt/wire"
 	"github.com/moq-cluster/moq-relay/transport"
@@ -196,7 +194,7 @@ func (s *Session) holdSetupStream() error {
 		return fatalf(wire.CodeProtocolViolation, "unexpected data on the setup stream")
 	}
 	if err != nil && s.ctx.Err() == nil {
-		s.log.Debug("setup stream closed by peer", zap.Error(err))
+		s.log.Debug("setup stream closed by peer", transport.LogError(err))
 	}
 	return nil
 }

@@ -172,7 +172,7 @@ func (s *Session) serveSubscribe(str transport.Stream, r *wire.Reader) error {
 		return fatalf(wire.CodeProtocolViolation, "subscribe id %d reused", req.ID)
 	}
 	path := s.fullPath(req.Broadcast)
-	log := s.log.With(zap.String("broadcast", path), zap.String("track", req.Track), zap.Uint64("subscribe_id", req.ID))
+	log := s.log.With(transport.LogString("broadcast", path), transport.LogString("track", req.Track), zap.Uint64("subscribe_id", req.ID))
 	if s.cfg.Authorizer != nil && !s.cfg.Authorizer.CanSubscribe(path) {
 		log.Info("subscribe refused: unauthorized")
 		resetStream(str, wire.CodeUnauthorized)
@@ -197,7 +197,7 @@ func (s *Session) serveSubscribe(str transport.Stream, r *wire.Reader) error {
 	reader, err := s.subscribeLocal(path, req)
 	if err != nil {
 		code := wire.CodeOf(err, wire.CodeNotFound)
-		log.Debug("subscribe refused", zap.Error(err))
+		log.Debug("subscribe refused", transport.LogError(err))
 		resetStream(str, code)
 		return nil
 	}
@@ -594,7 +594,7 @@ func (s *Session) recvGoaway(str transport.Stream, r *wire.Reader) error {
 		resetStream(str, wire.CodeProtocolViolation)
 		return err
 	}
-	s.log.Info("peer sent GOAWAY", zap.String("uri", g.URI))
+	s.log.Info("peer sent GOAWAY", transport.LogString("uri", g.URI))
 	s.noteGoaway(g.URI)
 	return s.drainUntilEnd(str, r)
 }

@@ -185,12 +185,12 @@ func (s *Session) spawn(name string, f func() error) bool {
 // otherwise only logs it at debug level (stream-level failures are normal).
 func (s *Session) fail(task string, err error) {
 	if code, ok := fatalCode(err); ok {
-		s.log.Warn("closing session: peer violated the protocol", zap.String("task", task), zap.Stringer("code", code), zap.Error(err))
+		s.log.Warn("closing session: peer violated the protocol", zap.String("task", task), zap.Stringer("code", code), transport.LogError(err))
 		s.CloseWithError(code, err.Error())
 		return
 	}
 	if s.ctx.Err() == nil {
-		s.log.Debug("stream ended", zap.String("task", task), zap.Error(err))
+		s.log.Debug("stream ended", zap.String("task", task), transport.LogError(err))
 	}
 }
 
@@ -290,7 +290,7 @@ func (s *Session) handleBidi(str transport.Stream) error {
 	}
 	// moq-lite-03+: an unknown stream type resets that stream and is not fatal,
 	// so extensions can be probed.
-	s.log.Info("unknown bidirectional stream type", zap.Uint64("type", typ))
+	s.log.Debug("unknown bidirectional stream type", zap.Uint64("type", typ))
 	resetStream(str, wire.CodeUnexpectedStream)
 	return nil
 }
@@ -307,7 +307,7 @@ func (s *Session) handleUni(str transport.ReceiveStream, t *turn) error {
 		return fmt.Errorf("read stream type: %w", err)
 	}
 	if UniStreamType(typ) != UniStreamGroup {
-		s.log.Info("unknown unidirectional stream type", zap.Uint64("type", typ))
+		s.log.Debug("unknown unidirectional stream type", zap.Uint64("type", typ))
 		str.CancelRead(uint32(wire.CodeUnexpectedStream))
 		return nil
 	}

@@ -181,7 +181,7 @@ func (s *Session) runUpstream(b *moqt.Broadcast, path string, w *moqt.TrackWrite
 		delete(s.upstream, up.id)
 		s.mu.Unlock()
 	}()
-	log := s.log.With(zap.String("broadcast", path), zap.String("track", w.Name()), zap.Uint64("subscribe_id", up.id))
+	log := s.log.With(transport.LogString("broadcast", path), transport.LogString("track", w.Name()), zap.Uint64("subscribe_id", up.id))
 
 	str, err := s.conn.OpenStream(s.ctx)
 	if err != nil {
@@ -203,7 +203,7 @@ func (s *Session) runUpstream(b *moqt.Broadcast, path string, w *moqt.TrackWrite
 			return err
 		}
 		w.Abort(peerError(err))
-		log.Debug("subscribe refused by peer", zap.Error(err))
+		log.Debug("subscribe refused by peer", transport.LogError(err))
 		return nil
 	}
 	if resp.Type != ResponseOK {
