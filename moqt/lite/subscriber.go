@@ -232,7 +232,12 @@ func (s *Session) runUpstream(b *moqt.Broadcast, path string, w *moqt.TrackWrite
 		}
 		select {
 		case err := <-ended:
-			// Let group streams already being received finish first.
+			// Let group streams already being received finish first. No
+			// new one joins them once the subscription is forgotten, so
+			// inflight.Add never runs concurrently with Wait.
+			s.mu.Lock()
+			delete(s.upstream, up.id)
+			s.mu.Unlock()
 			up.inflight.Wait()
 			if err != nil && err != io.EOF {
 				w.Abort(peerError(err))
