@@ -252,13 +252,6 @@ func (s *sender) send(m proto.Message) bool {
 	return true
 }
 
-// queued returns the bytes and messages waiting to be written.
-func (s *sender) queued() (bytes, msgs int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.pending), s.msgs
-}
-
 // run writes queued messages until ctx ends or a write fails.
 func (s *sender) run(ctx context.Context) error {
 	defer func() {
