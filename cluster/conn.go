@@ -224,7 +224,7 @@ func newSender(str transport.Stream, log *zap.Logger, sent *atomic.Int64, lim Li
 // takes the queue over a bound, which stops the sender and calls overflow.
 func (s *sender) send(m proto.Message) bool {
 	if err := proto.Validate(m); err != nil {
-		s.log.Warn("control message not sent", zap.Error(err))
+		s.log.Warn("control message not sent", transport.LogError(err))
 		return false
 	}
 	s.mu.Lock()

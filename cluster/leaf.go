@@ -85,9 +85,9 @@ func (l *rootLink) run() {
 			}
 			wait := jitter(backoff)
 			if refused != nil {
-				log.Error("cluster root refused this node; retrying", zap.Error(err), zap.Duration("retry_in", wait))
+				log.Error("cluster root refused this node; retrying", transport.LogError(err), zap.Duration("retry_in", wait))
 			} else if l.n.ctx.Err() == nil {
-				log.Warn("cluster root unreachable; retrying", zap.Error(err), zap.Duration("retry_in", wait))
+				log.Warn("cluster root unreachable; retrying", transport.LogError(err), zap.Duration("retry_in", wait))
 			}
 			select {
 			case <-l.n.ctx.Done():
@@ -98,14 +98,14 @@ func (l *rootLink) run() {
 			continue
 		}
 		backoff = first
-		log.Info("registered with cluster root", zap.String("root_id", welcome.NodeID))
+		log.Info("registered with cluster root", transport.LogString("root_id", welcome.NodeID))
 		err = l.serve(conn, str, r, welcome)
 		l.setDisconnected(err)
 		if l.n.ctx.Err() != nil {
 			_ = conn.CloseWithError(proto.CodeShutdown, "node shutting down")
 			return
 		}
-		log.Warn("connection to cluster root lost; reconnecting", zap.Error(err))
+		log.Warn("connection to cluster root lost; reconnecting", transport.LogError(err))
 		_ = conn.CloseWithError(proto.CodeNone, "reconnecting")
 	}
 }

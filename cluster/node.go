@@ -225,7 +225,7 @@ func New(opts Options) (*Node, error) {
 	if n.root != nil {
 		role = "root"
 	}
-	n.log.Info("cluster node started", zap.String("role", role), zap.String("url", opts.URL), zap.Strings("roots", opts.Roots),
+	n.log.Info("cluster node started", zap.String("role", role), transport.LogString("url", opts.URL), zap.Strings("roots", opts.Roots),
 		zap.Uint64("incarnation", incarnation))
 	if opts.Insecure {
 		n.log.Warn("insecure cluster (development only): nodes without credentials may join, and member URLs are not verified: " +
@@ -343,7 +343,7 @@ func (n *Node) serveConn(ctx context.Context, qc *quic.Conn) {
 		}
 		_ = conn.CloseWithError(code, err.Error())
 		if code == proto.CodeLimit {
-			log.Warn("cluster connection refused", zap.Error(err))
+			log.Warn("cluster connection refused", transport.LogError(err))
 		}
 		return
 	}
@@ -352,14 +352,14 @@ func (n *Node) serveConn(ctx context.Context, qc *quic.Conn) {
 	a, ident, err := acceptHello(hsCtx, conn, n.checkToken)
 	cancel()
 	if err != nil {
-		log.Warn("cluster connection refused", zap.Error(err))
+		log.Warn("cluster connection refused", transport.LogError(err))
 		return
 	}
-	log = log.With(zap.String("peer", a.hello.NodeID))
+	log = log.With(transport.LogString("peer", a.hello.NodeID))
 	certs := qc.ConnectionState().TLS.PeerCertificates
 	if err := n.checkIdentity(a.hello.NodeID, ident, certs); err != nil {
 		_ = conn.CloseWithError(proto.CodeUnauthorized, err.Error())
-		log.Warn("cluster connection refused", zap.Error(err))
+		log.Warn("cluster connection refused", transport.LogError(err))
 		return
 	}
 	switch a.hello.Purpose {
@@ -371,7 +371,7 @@ func (n *Node) serveConn(ctx context.Context, qc *quic.Conn) {
 		}
 		if err := n.vouchURL(a.hello.URL, ident, certs); err != nil {
 			_ = conn.CloseWithError(proto.CodeUnauthorized, err.Error())
-			log.Warn("cluster registration refused", zap.Error(err))
+			log.Warn("cluster registration refused", transport.LogError(err))
 			return
 		}
 		n.root.serve(ctx, a, log)
@@ -423,7 +423,7 @@ func (n *Node) untrack(c transport.Session) {
 // broadcast crosses at most one node-to-node hop.
 func (n *Node) servePeer(ctx context.Context, a *accepted, log *zap.Logger) {
 	if _, err := a.str.Write(proto.Append(nil, n.welcome())); err != nil {
-		log.Debug("peer link closed during handshake", zap.Error(err))
+		log.Debug("peer link closed during handshake", transport.LogError(err))
 		return
 	}
 	_ = a.str.Close()
@@ -442,12 +442,12 @@ func (n *Node) servePeer(ctx context.Context, a *accepted, log *zap.Logger) {
 	})
 	cancel()
 	if err != nil {
-		log.Warn("peer link refused: moq handshake failed", zap.Error(err))
+		log.Warn("peer link refused: moq handshake failed", transport.LogError(err))
 		return
 	}
 	log.Info("peer link accepted", zap.String("version", sess.Version()))
 	<-sess.Done()
-	log.Info("peer link closed", zap.NamedError("reason", sess.Err()))
+	log.Info("peer link closed", transport.LogErrorNamed("reason", sess.Err()))
 }
 
 // countingAuthorizer lets peers read local broadcasts (never publish) and

@@ -11,6 +11,7 @@ import (
 
 	"github.com/moq-cluster/moq-relay/cluster/proto"
 	"github.com/moq-cluster/moq-relay/moqt"
+	"github.com/moq-cluster/moq-relay/transport"
 )
 
 // peerPool holds at most one MoQ session per peer node, shared by every
@@ -56,7 +57,7 @@ func (p *peerPool) acquire(ctx context.Context, c proto.Candidate) (*peerLink, e
 		if l != nil && !l.sameIncarnation(c.Incarnation) {
 			delete(p.links, c.NodeID)
 			p.mu.Unlock()
-			p.n.log.Info("peer link retired: node restarted", zap.String("peer", c.NodeID),
+			p.n.log.Info("peer link retired: node restarted", transport.LogString("peer", c.NodeID),
 				zap.Uint64("old_incarnation", l.incarnationNow()), zap.Uint64("incarnation", c.Incarnation))
 			l.retire()
 			continue
@@ -150,7 +151,7 @@ func (l *peerLink) usable() bool {
 // open dials the peer with retries and publishes the outcome.
 func (l *peerLink) open() {
 	n := l.pool.n
-	log := n.log.With(zap.String("peer", l.id), zap.String("url", l.url))
+	log := n.log.With(transport.LogString("peer", l.id), transport.LogString("url", l.url))
 	var err error
 	attempts := 1 + n.opts.MaxRetryAttempts
 	for attempt := 1; attempt <= attempts; attempt++ {
@@ -165,7 +166,7 @@ func (l *peerLink) open() {
 			n.spawn(func() { l.watch() })
 			return
 		}
-		log.Warn("peer link attempt failed", zap.Int("attempt", attempt), zap.Int("attempts", attempts), zap.Error(err))
+		log.Warn("peer link attempt failed", zap.Int("attempt", attempt), zap.Int("attempts", attempts), transport.LogError(err))
 		if attempt < attempts {
 			select {
 			case <-n.ctx.Done():
@@ -195,7 +196,7 @@ func (l *peerLink) dial() (moqt.Session, uint64, error) {
 		Track:      n.opts.Track,
 		HopID:      n.opts.HopID,
 		MaxLatency: n.opts.MaxLatency,
-		Logger:     n.log.With(zap.String("peer", l.id)),
+		Logger:     n.log.With(transport.LogString("peer", l.id)),
 	})
 	if err != nil {
 		_ = conn.CloseWithError(proto.CodeProtocolViolation, "moq handshake failed")
@@ -209,7 +210,7 @@ func (l *peerLink) dial() (moqt.Session, uint64, error) {
 func (l *peerLink) watch() {
 	select {
 	case <-l.sess.Done():
-		l.pool.n.log.Info("peer link closed", zap.String("peer", l.id), zap.NamedError("reason", l.sess.Err()))
+		l.pool.n.log.Info("peer link closed", transport.LogString("peer", l.id), transport.LogErrorNamed("reason", l.sess.Err()))
 	case <-l.pool.n.ctx.Done():
 		l.sess.CloseWithError(0, "node shutting down")
 		<-l.sess.Done()
@@ -244,7 +245,7 @@ func (p *peerPool) release(l *peerLink) {
 		p.mu.Unlock()
 		<-l.ready
 		if l.sess != nil {
-			p.n.log.Info("peer link released: idle", zap.String("peer", l.id))
+			p.n.log.Info("peer link released: idle", transport.LogString("peer", l.id))
 			l.sess.CloseWithError(0, "idle")
 		}
 	})

@@ -15,6 +15,7 @@ import (
 	"github.com/moq-cluster/moq-relay/cluster/proto"
 	"github.com/moq-cluster/moq-relay/moqt"
 	"github.com/moq-cluster/moq-relay/moqt/wire"
+	"github.com/moq-cluster/moq-relay/transport"
 )
 
 // Resolve implements moqt.Resolver: it finds the node that publishes path
@@ -74,7 +75,7 @@ func newRemote(n *Node, path string) *remote {
 		n:       n,
 		path:    path,
 		b:       moqt.NewBroadcast(n.opts.Track),
-		log:     n.log.With(zap.String("broadcast", path)),
+		log:     n.log.With(transport.LogString("broadcast", path)),
 		ready:   make(chan struct{}),
 		changed: make(chan struct{}),
 		kick:    make(chan struct{}, 1),
@@ -115,7 +116,7 @@ func (r *remote) fail(err error) {
 	r.err = err
 	close(r.ready)
 	r.end(err)
-	r.log.Info("remote broadcast not available", zap.Error(err))
+	r.log.Debug("remote broadcast not available", transport.LogError(err)) // per request: a client can ask for anything
 }
 
 func (r *remote) watchCallbacks() *rootWatch {
@@ -199,9 +200,9 @@ func (r *remote) switchTo(cands []proto.Candidate) error {
 		}
 		r.setSource(l)
 		if cur != nil {
-			r.log.Info("remote broadcast moved", zap.String("from", cur.id), zap.String("to", l.id))
+			r.log.Info("remote broadcast moved", transport.LogString("from", cur.id), transport.LogString("to", l.id))
 		} else {
-			r.log.Info("remote broadcast pulled", zap.String("from", l.id))
+			r.log.Info("remote broadcast pulled", transport.LogString("from", l.id))
 		}
 		return nil
 	}
@@ -261,7 +262,7 @@ func (r *remote) follow() {
 		}
 		if err := r.switchTo(cands); err != nil {
 			if orphaned == nil {
-				r.log.Info("remote broadcast has no source; waiting for it to reappear", zap.Error(err), zap.Duration("grace", r.n.moveGrace()))
+				r.log.Info("remote broadcast has no source; waiting for it to reappear", transport.LogError(err), zap.Duration("grace", r.n.moveGrace()))
 				orphaned = time.After(r.n.moveGrace())
 			}
 			// The old source stays: if its publisher ended the broadcast,
@@ -287,7 +288,7 @@ func (r *remote) rewatch() []proto.Candidate {
 			}
 			return cands
 		}
-		r.log.Debug("re-watch failed; retrying", zap.Error(err))
+		r.log.Debug("re-watch failed; retrying", transport.LogError(err))
 		select {
 		case <-r.done:
 			return nil

@@ -92,7 +92,7 @@ func (r *rootServer) logTransitions(last map[string]proto.State) {
 			continue
 		}
 		last[m.ID] = m.State
-		log := r.n.log.With(zap.String("member", m.ID), zap.String("url", m.URL), zap.Stringer("state", m.State))
+		log := r.n.log.With(transport.LogString("member", m.ID), transport.LogString("url", m.URL), zap.Stringer("state", m.State))
 		if m.State == proto.StateHealthy {
 			log.Info("cluster member healthy")
 		} else {
@@ -128,11 +128,11 @@ func (r *rootServer) serve(ctx context.Context, a *accepted, log *zap.Logger) {
 	epoch, err := r.dir.Join(id, a.hello.URL, a.hello.Incarnation)
 	if err != nil {
 		_ = a.conn.CloseWithError(proto.CodeLimit, err.Error())
-		log.Warn("cluster registration refused", zap.Error(err))
+		log.Warn("cluster registration refused", transport.LogError(err))
 		return
 	}
 	if r.n.opts.Insecure {
-		log.Warn("insecure cluster: member joined without its URL being verified", zap.String("url", a.hello.URL))
+		log.Warn("insecure cluster: member joined without its URL being verified", transport.LogString("url", a.hello.URL))
 	}
 	mc := &memberConn{id: id, epoch: epoch, conn: a.conn}
 	r.mu.Lock()
@@ -153,10 +153,10 @@ func (r *rootServer) serve(ctx context.Context, a *accepted, log *zap.Logger) {
 
 	snd := newSender(a.str, log, &r.n.controlSent, r.n.opts.Limits, func(err error) {
 		_ = a.conn.CloseWithError(proto.CodeLimit, "send queue full: not reading")
-		log.Warn("closing cluster connection", zap.Error(err))
+		log.Warn("closing cluster connection", transport.LogError(err))
 	})
 	snd.send(r.n.welcome())
-	log.Info("cluster member registered", zap.String("url", a.hello.URL), zap.Uint64("epoch", epoch),
+	log.Info("cluster member registered", transport.LogString("url", a.hello.URL), zap.Uint64("epoch", epoch),
 		zap.Uint64("incarnation", a.hello.Incarnation))
 
 	connCtx, cancel := context.WithCancel(ctx)
@@ -166,7 +166,7 @@ func (r *rootServer) serve(ctx context.Context, a *accepted, log *zap.Logger) {
 	go func() {
 		defer wg.Done()
 		if err := snd.run(connCtx); err != nil {
-			log.Debug("control stream write failed", zap.Error(err))
+			log.Debug("control stream write failed", transport.LogError(err))
 			_ = a.conn.CloseWithError(proto.CodeNone, "write failed")
 		}
 	}()
@@ -184,13 +184,13 @@ func (r *rootServer) serve(ctx context.Context, a *accepted, log *zap.Logger) {
 	case errors.Is(err, io.EOF):
 		log.Info("cluster member left")
 	case errors.Is(err, ErrLimit):
-		log.Warn("closing cluster connection: limit exceeded", zap.Error(err))
+		log.Warn("closing cluster connection: limit exceeded", transport.LogError(err))
 		_ = a.conn.CloseWithError(proto.CodeLimit, err.Error())
 	case err != nil && errors.Is(err, proto.ErrMalformed):
-		log.Warn("closing cluster connection: protocol violation", zap.Error(err))
+		log.Warn("closing cluster connection: protocol violation", transport.LogError(err))
 		_ = a.conn.CloseWithError(proto.CodeProtocolViolation, err.Error())
 	default:
-		log.Info("cluster member disconnected", zap.Error(err))
+		log.Info("cluster member disconnected", transport.LogError(err))
 	}
 }
 

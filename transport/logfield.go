@@ -30,9 +30,12 @@ func LogString(key, s string) zap.Field {
 
 // LogError is zap.Error for an error whose text may quote what the peer
 // sent; it is cut like LogString.
-func LogError(err error) zap.Field {
+func LogError(err error) zap.Field { return LogErrorNamed("error", err) }
+
+// LogErrorNamed is LogError under another key (zap.NamedError's cut twin).
+func LogErrorNamed(key string, err error) zap.Field {
 	if err == nil {
 		return zap.Skip()
 	}
-	return LogString("error", err.Error())
+	return LogString(key, err.Error())
 }
