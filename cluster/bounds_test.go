@@ -393,3 +393,59 @@ func TestMemberURLProvedByCredential(t *testing.T) {
 		return false
 	})
 }
+
+// Peer links are not client sessions: their subscriptions have their own
+// cap. A node pulling more tracks than it allows gets the extra refused,
+// and the tracks within the cap keep flowing.
+func TestPeerSubscriptionsBounded(t *testing.T) {
+	root := startNode(t, nodeOptions{ID: "root"})
+	a := startNode(t, nodeOptions{ID: "a", Roots: []*node{root}, Limits: cluster.Limits{MaxPeerSubscriptions: 2}})
+	b := startNode(t, nodeOptions{ID: "b", Roots: []*node{root}})
+	registered(t, root, a, b)
+
+	origin := moqt.NewOrigin()
+	bc := moqt.NewBroadcast(moqt.TrackOptions{})
+	var tracks []*moqt.TrackWriter
+	for _, name := range []string{"t0", "t1", "t2"} {
+		w, err := bc.CreateTrack(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tracks = append(tracks, w)
+	}
+	origin.Publish("three", bc, moqt.PublishOptions{})
+	t.Cleanup(bc.Close)
+	a.Connect(t, a.QUICURL(""), moqt.SessionConfig{Origin: origin})
+	inDirectory(t, root, 1)
+
+	sub := b.Connect(t, b.QUICURL(""), moqt.SessionConfig{})
+	r0 := subscribe(t, b, sub, "three", "t0")
+	r1 := subscribe(t, b, sub, "three", "t1")
+	waitFor(t, 5*time.Second, "two tracks pulled", func() bool {
+		return tracks[0].Track().Readers() == 1 && tracks[1].Track().Readers() == 1
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r2, err := sub.Consume("three").Subscribe("t2", moqt.ReaderOptions{})
+	if err == nil {
+		defer r2.Close()
+		for _, w := range tracks {
+			if err := w.WriteGroup([]byte("x")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, err = nextFrame(ctx, r2)
+	}
+	t.Logf("third track over a peer link capped at 2: %v", err)
+	if err == nil {
+		t.Fatal("the third track was served over a peer link capped at two subscriptions")
+	}
+	if readers := tracks[2].Track().Readers(); readers != 0 {
+		t.Errorf("t2 has %d readers at the publisher", readers)
+	}
+	for i, r := range []*moqt.TrackReader{r0, r1} {
+		if f, err := nextFrame(ctx, r); err != nil || f != "x" {
+			t.Errorf("t%d within the cap: %q, %v", i, f, err)
+		}
+	}
+}
