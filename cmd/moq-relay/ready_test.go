@@ -1,11 +1,15 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/moq-cluster/moq-relay/cluster/proto"
+	"github.com/moq-cluster/moq-relay/transport"
 )
 
 // A leaf that reaches no root is alive (/health 200) but not ready (/ready
@@ -56,6 +60,17 @@ func TestPlainRelayHasNoCluster(t *testing.T) {
 	if code, _ := httpGet(t, base+"/cluster"); code != http.StatusNotFound {
 		t.Fatalf("/cluster of a plain relay: %d, want 404", code)
 	}
+	// The cluster protocol is not served at all: the TLS handshake finds
+	// no common ALPN.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := transport.DialQUIC(ctx, fmt.Sprintf("127.0.0.1:%d", port), "127.0.0.1",
+		transport.DialOptions{Protocols: []string{proto.ALPN}, InsecureSkipVerify: true})
+	if err == nil {
+		_ = conn.CloseWithError(0, "")
+		t.Fatalf("a plain relay accepted a %s connection", proto.ALPN)
+	}
+	t.Logf("%s to a plain relay: %v", proto.ALPN, err)
 	if out := p.output(); strings.Contains(strings.ToLower(out), "cluster") {
 		t.Fatalf("a plain relay logged about the cluster:\n%s", out)
 	}
