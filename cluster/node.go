@@ -227,6 +227,10 @@ func New(opts Options) (*Node, error) {
 	}
 	n.log.Info("cluster node started", zap.String("role", role), transport.LogString("url", opts.URL), zap.Strings("roots", opts.Roots),
 		zap.Uint64("incarnation", incarnation))
+	if n.root != nil && !opts.Insecure && opts.AcceptToken != nil && opts.RootCAs == nil && len(opts.NodeHosts) == 0 {
+		n.log.Info("members must present cluster JWTs with a node_url claim: nothing else vouches for their URLs " +
+			"(no node_hosts, no mTLS)")
+	}
 	if opts.Insecure {
 		n.log.Warn("insecure cluster (development only): nodes without credentials may join, and member URLs are not verified: " +
 			"anyone who reaches this port may join the cluster, pull its broadcasts and redirect its subscribers")
