@@ -79,6 +79,7 @@ func startRelay(t *testing.T, env []string, args ...string) *process {
 	go func() {
 		defer close(scanned)
 		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64<<10), 16<<20) // a regression may log a huge line: keep collecting
 		for sc.Scan() {
 			var line map[string]any
 			_ = json.Unmarshal(sc.Bytes(), &line)
