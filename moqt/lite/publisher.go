@@ -412,12 +412,14 @@ func (sub *served) write(gs *groupSend) {
 		sub.mu.Unlock()
 		gs.cancel()
 	}()
-	// Streams are opened in group order (the receiver accepts them in
-	// stream-id order); a dropped predecessor releases its turn at once.
+	// Streams are opened, and their headers queued, in group order: a
+	// receiver that handles streams as their first bytes arrive (browsers
+	// over WebTransport) then sees groups in order even when this node is
+	// too busy to run the group goroutines in order. A dropped predecessor
+	// releases its turn at once.
 	defer gs.turn.done()
 	gs.turn.wait(gs.ctx.Done(), 0)
 	str, err := s.conn.OpenUniStream(gs.ctx)
-	gs.turn.done()
 	if err != nil {
 		return
 	}
@@ -436,6 +438,12 @@ func (sub *served) write(gs *groupSend) {
 	buf := wire.AppendVarint(make([]byte, 0, 64), uint64(UniStreamGroup))
 	hdr := GroupHeader{SubscribeID: sub.id, Sequence: gs.seq}
 	buf = hdr.AppendTo(buf, s.version)
+	if _, err := str.Write(buf); err != nil {
+		gs.drop(wire.CodeCancel)
+		return
+	}
+	gs.turn.done()
+	buf = buf[:0]
 	for {
 		frame, err := gs.g.ReadFrame(gs.ctx)
 		if err == io.EOF {
