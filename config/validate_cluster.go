@@ -55,7 +55,8 @@ func (c *Config) validateClusterSecurity(p *problems) {
 	if isRoot && !jwt && !mtls && len(cl.NodeHosts) == 0 {
 		p.addf("cluster.node_hosts", "required on a root whose nodes present only the shared token: the token "+
 			"proves membership, not which URL a node may advertise; list the hosts your nodes' URLs name "+
-			"(e.g. \"*.relay.example.com\" or \"10.0.0.0/8\"), or use mTLS (--tls-root) or cluster JWTs with node_url")
+			"with --cluster-node-host HOST (e.g. *.relay.example.com, 10.0.0.0/8, 127.0.0.1), or use mTLS "+
+			"(--tls-root) or cluster JWTs with node_url; see docs/security.md")
 	}
 }
 
