@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/moq-cluster/moq-relay/cluster/proto"
 )
 
 // Status is what GET /cluster reports. Field names are snake_case with
@@ -58,10 +60,29 @@ type MemberStatus struct {
 
 // LoadStatus is a member's last reported load.
 type LoadStatus struct {
-	CPUPermille uint64 `json:"cpu_permille"` // process CPU, 1000 = one core busy
-	EgressKbps  uint64 `json:"egress_kbps"`
-	Subscribers uint64 `json:"subscribers"`
-	Sessions    uint64 `json:"sessions"`
+	// CPU used by the node's process, in per cent of one core (200 = two
+	// cores busy), as the thresholds count it.
+	CPUPercentOfOneCore float64 `json:"cpu_percent_of_one_core"`
+	EgressMbps          float64 `json:"egress_mbps"`  // sliding window
+	IngressMbps         float64 `json:"ingress_mbps"` // sliding window
+	Subscribers         uint64  `json:"subscribers"`  // track subscriptions from clients
+	Sessions            uint64  `json:"sessions"`
+	PendingTickets      uint64  `json:"pending_tickets"`
+	Overloaded          bool    `json:"overloaded"`
+	Draining            bool    `json:"draining"`
+}
+
+func loadStatus(l proto.Load) LoadStatus {
+	return LoadStatus{
+		CPUPercentOfOneCore: float64(l.CPUPermille) / 10,
+		EgressMbps:          float64(l.EgressKbps) / 1000,
+		IngressMbps:         float64(l.IngressKbps) / 1000,
+		Subscribers:         l.Subscribers,
+		Sessions:            l.Sessions,
+		PendingTickets:      l.PendingTickets,
+		Overloaded:          l.Overloaded,
+		Draining:            l.Draining,
+	}
 }
 
 // Status returns a snapshot of this node's view of the cluster.
@@ -87,7 +108,7 @@ func (n *Node) Status() Status {
 		s.DirectorySize = n.root.dir.Size()
 		for _, m := range n.root.dir.Members() {
 			s.Members = append(s.Members, MemberStatus{ID: m.ID, URL: m.URL, Incarnation: m.Incarnation, State: m.State.String(),
-				Load: LoadStatus(m.Load), LastHeard: m.LastHeard, Broadcasts: m.Broadcasts})
+				Load: loadStatus(m.Load), LastHeard: m.LastHeard, Broadcasts: m.Broadcasts})
 		}
 	}
 	for _, l := range n.links {

@@ -21,6 +21,8 @@ var shortcuts = []shortcut{
 	{"tls-cert", "MOQ_TLS_CERT", "server.tls.cert", "TLS certificate chain `file` (PEM)"},
 	{"tls-key", "MOQ_TLS_KEY", "server.tls.key", "TLS private key `file` (PEM)"},
 	{"tls-root", "MOQ_TLS_ROOT", "server.tls.root", "CA `file` (PEM) for mTLS between cluster nodes"},
+	{"tls-dir", "MOQ_TLS_DIR", "server.tls.dir", "`directory` of more certificates chosen by SNI: NAME.crt with NAME.key"},
+	{"metrics-bind", "MOQ_METRICS_BIND", "metrics.bind", "`host:port` for Prometheus GET /metrics and POST /drain (off when empty; keep it private)"},
 	{"tls-generate", "MOQ_TLS_GENERATE", "server.tls.generate", "serve a self-signed development certificate for `host` (repeatable, comma-separated)"},
 	{"log-level", "MOQ_LOG_LEVEL", "log.level", "log `level`: debug, info, warn or error"},
 	{"log-format", "MOQ_LOG_FORMAT", "log.format", "log `format`: console or json"},

@@ -19,6 +19,7 @@ type Config struct {
 	Cluster ClusterConfig `toml:"cluster"`
 	Limits  LimitsConfig  `toml:"limits"`
 	Auth    AuthConfig    `toml:"auth"`
+	Metrics MetricsConfig `toml:"metrics"`
 
 	// New fields get env-variable support automatically; flags and aliases
 	// go in aliases.go.
@@ -64,7 +65,10 @@ type ServerConfig struct {
 	// because they bound the whole connection, not just the certificate.
 	HandshakeTimeout Duration  `toml:"handshake_timeout"`
 	IdleTimeout      Duration  `toml:"idle_timeout"`
-	TLS              TLSConfig `toml:"tls"`
+	// DrainTimeout bounds a drain (SIGTERM): the node exits when its
+	// sessions are gone or this has passed.
+	DrainTimeout Duration  `toml:"drain_timeout"`
+	TLS          TLSConfig `toml:"tls"`
 }
 
 // TLSConfig chooses between certificate files and a generated dev certificate.
@@ -81,6 +85,16 @@ type TLSConfig struct {
 	// certificates must chain to it and name the node id. Clients are
 	// unaffected.
 	Root string `toml:"root"`
+	// Dir holds more certificates, chosen by SNI (e.g. the public name
+	// and the node's own name behind GeoDNS): each NAME.crt (chain, PEM)
+	// with its NAME.key.
+	Dir string `toml:"dir"`
+}
+
+// MetricsConfig is the Prometheus listener, separate from the public port.
+type MetricsConfig struct {
+	// Bind is host:port for GET /metrics (and POST /drain); empty: off.
+	Bind string `toml:"bind"`
 }
 
 // LogConfig selects the zap logger; see Build.
@@ -174,6 +188,9 @@ type RoutingConfig struct {
 	CPUThreshold        float64 `toml:"cpu_threshold"`       // percent
 	BandwidthThreshold  float64 `toml:"bandwidth_threshold"` // egress Mbps
 	SubscriberThreshold int     `toml:"subscriber_threshold"`
+	// Hysteresis: a node over a threshold takes new sessions again only
+	// once every load is below (1 - hysteresis) of its threshold.
+	Hysteresis float64 `toml:"hysteresis"`
 }
 
 // AllocationConfig shapes GET /cluster/allocate answers.

@@ -18,6 +18,7 @@ func Default() *Config {
 			Bind:             "[::]:4443",
 			HandshakeTimeout: Duration(transport.DefaultHandshakeTimeout),
 			IdleTimeout:      Duration(transport.DefaultIdleTimeout),
+			DrainTimeout:     Duration(30 * time.Second),
 			TLS: TLSConfig{
 				Validity: Duration(transport.DefaultGeneratedValidity),
 			},
@@ -54,6 +55,7 @@ func Default() *Config {
 				CPUThreshold:        80,
 				BandwidthThreshold:  800,
 				SubscriberThreshold: 10000,
+				Hysteresis:          0.1,
 			},
 			Allocation: AllocationConfig{
 				TicketTTL:      Duration(30 * time.Second),

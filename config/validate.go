@@ -41,6 +41,11 @@ func (c *Config) Validate() error {
 	p.atLeast("limits.max_subscriptions_per_session", c.Limits.MaxSubscriptionsPerSession, 0)
 	p.atLeast("limits.max_announcements_per_session", c.Limits.MaxAnnouncementsPerSession, 0)
 	p.atLeast("limits.max_announce_rate", c.Limits.MaxAnnounceRate, 0)
+	if c.Metrics.Bind != "" {
+		if err := checkHostPort(c.Metrics.Bind); err != nil {
+			p.addf("metrics.bind", "%v", err)
+		}
+	}
 	if c.Limits.MaxCacheBytes < 0 {
 		p.addf("limits.max_cache_bytes", "must not be negative, got %d", c.Limits.MaxCacheBytes)
 	}
@@ -72,6 +77,7 @@ func (s ServerConfig) validate(p *problems) {
 	}
 	p.positive("server.handshake_timeout", s.HandshakeTimeout)
 	p.positive("server.idle_timeout", s.IdleTimeout)
+	p.positive("server.drain_timeout", s.DrainTimeout)
 	s.TLS.validate(p)
 }
 

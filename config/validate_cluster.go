@@ -183,6 +183,9 @@ func (r RoutingConfig) validate(p *problems) {
 		p.addf("cluster.routing.bandwidth_threshold", "must be a finite number of Mbps above 0, got %v", r.BandwidthThreshold)
 	}
 	p.atLeast("cluster.routing.subscriber_threshold", r.SubscriberThreshold, 1)
+	if !(r.Hysteresis >= 0 && r.Hysteresis < 1) {
+		p.addf("cluster.routing.hysteresis", "must be a fraction from 0 to below 1, got %v", r.Hysteresis)
+	}
 }
 
 func (a AllocationConfig) validate(p *problems) {

@@ -24,8 +24,8 @@ const (
 )
 
 // minCandidateLen is the smallest encoding of a Candidate: two empty
-// strings, the state, four one-byte load varints and the incarnation.
-const minCandidateLen = 1 + 1 + 1 + 4 + 1
+// strings, the state, seven one-byte load varints and the incarnation.
+const minCandidateLen = 1 + 1 + 1 + 7 + 1
 
 // minPathEntryLen is the smallest encoding of a PathEntry: an empty path
 // and the bool.
@@ -171,8 +171,7 @@ func FitCandidates(cs []Candidate) []Candidate {
 	for i, c := range cs {
 		size += wire.VarintLen(uint64(len(c.NodeID))) + len(c.NodeID) +
 			wire.VarintLen(uint64(len(c.URL))) + len(c.URL) + wire.VarintLen(uint64(c.State)) +
-			wire.VarintLen(c.Load.CPUPermille) + wire.VarintLen(c.Load.EgressKbps) +
-			wire.VarintLen(c.Load.Subscribers) + wire.VarintLen(c.Load.Sessions) + wire.VarintLen(c.Incarnation)
+			len(appendLoad(nil, c.Load)) + wire.VarintLen(c.Incarnation)
 		if size > MaxMessageSize {
 			return cs[:i]
 		}
@@ -195,10 +194,27 @@ func FitPaths(entries []PathEntry) int {
 }
 
 func appendLoad(b []byte, l Load) []byte {
-	b = wire.AppendVarint(b, l.CPUPermille)
-	b = wire.AppendVarint(b, l.EgressKbps)
-	b = wire.AppendVarint(b, l.Subscribers)
-	return wire.AppendVarint(b, l.Sessions)
+	for _, v := range []uint64{l.CPUPermille, l.EgressKbps, l.IngressKbps, l.Subscribers, l.Sessions, l.PendingTickets, loadFlags(l)} {
+		b = wire.AppendVarint(b, v)
+	}
+	return b
+}
+
+// Load flags, one varint.
+const (
+	flagOverloaded = 1 << iota
+	flagDraining
+)
+
+func loadFlags(l Load) uint64 {
+	var f uint64
+	if l.Overloaded {
+		f |= flagOverloaded
+	}
+	if l.Draining {
+		f |= flagDraining
+	}
+	return f
 }
 
 // checker keeps the first field that Append could not encode faithfully.
@@ -227,8 +243,10 @@ func (c *checker) varint(field string, v uint64) {
 func (c *checker) load(l Load) {
 	c.varint("cpu", l.CPUPermille)
 	c.varint("egress", l.EgressKbps)
+	c.varint("ingress", l.IngressKbps)
 	c.varint("subscribers", l.Subscribers)
 	c.varint("sessions", l.Sessions)
+	c.varint("pending tickets", l.PendingTickets)
 }
 
 func (c *checker) candidates(cs []Candidate) {
@@ -382,7 +400,11 @@ func (d *decoder) state() State {
 }
 
 func (d *decoder) load() Load {
-	return Load{CPUPermille: d.Varint(), EgressKbps: d.Varint(), Subscribers: d.Varint(), Sessions: d.Varint()}
+	l := Load{CPUPermille: d.Varint(), EgressKbps: d.Varint(), IngressKbps: d.Varint(), Subscribers: d.Varint(),
+		Sessions: d.Varint(), PendingTickets: d.Varint()}
+	f := d.Varint()
+	l.Overloaded, l.Draining = f&flagOverloaded != 0, f&flagDraining != 0
+	return l
 }
 
 func (d *decoder) candidates() []Candidate {

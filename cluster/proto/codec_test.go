@@ -91,13 +91,13 @@ var goldenCases = []goldenCase{
 	{"lookup once", Lookup{RequestID: 300, Path: "x"},
 		"20 05 412c 01 78 00"},
 
-	// RESULT, UPDATE: request id | count | count x (node id | url | state | cpu | egress | subscribers | sessions).
+	// RESULT, UPDATE: request id | count | count x (node id | url | state | load | incarnation).
 	{"result one", Result{RequestID: 7, Candidates: []Candidate{n1}},
-		"21 18 07 01 02 6e31 0a 68747470733a2f2f6e31 01 40fa 6ee0 03 02 09"},
+		"21 1b 07 01 02 6e31 0a 68747470733a2f2f6e31 01 40fa 6ee0 00 03 02 00 00 09"},
 	{"result not found", Result{RequestID: 8},
 		"21 02 08 00"},
 	{"update moved", Update{RequestID: 7, Candidates: []Candidate{n2, {NodeID: "n3", URL: "u", State: StateSuspect}}},
-		"22 21 07 02 02 6e32 0a 68747470733a2f2f6e32 01 01 02 03 04 00 02 6e33 01 75 02 00 00 00 00 00"},
+		"22 27 07 02 02 6e32 0a 68747470733a2f2f6e32 01 01 02 00 03 04 00 00 00 02 6e33 01 75 02 00 00 00 00 00 00 00 00"},
 	{"update ended", Update{RequestID: 7},
 		"22 02 07 00"},
 
@@ -115,9 +115,12 @@ var goldenCases = []goldenCase{
 	{"paths partial empty", Paths{RequestID: 9},
 		"25 03 09 00 00"},
 
-	// HEARTBEAT: seq | cpu | egress | subscribers | sessions. HEARTBEAT_ACK: seq.
+	// HEARTBEAT: seq | load. Load: cpu | egress | ingress | subscribers | sessions | pending tickets | flags
+	// (1 overloaded, 2 draining). HEARTBEAT_ACK: seq.
 	{"heartbeat", Heartbeat{Seq: 42, Load: Load{CPUPermille: 1000, EgressKbps: 1 << 30, Subscribers: 16384, Sessions: 63}},
-		"30 10 2a 43e8 c000000040000000 80004000 3f"},
+		"30 13 2a 43e8 c000000040000000 00 80004000 3f 00 00"},
+	{"heartbeat ingress, tickets, flags", Heartbeat{Seq: 1, Load: Load{IngressKbps: 5, PendingTickets: 2, Overloaded: true, Draining: true}},
+		"30 08 01 00 00 05 00 00 02 03"},
 	{"heartbeat ack", HeartbeatAck{Seq: 42},
 		"31 01 2a"},
 	{"heartbeat ack max seq", HeartbeatAck{Seq: wire.MaxVarint},
@@ -184,7 +187,7 @@ func candidates(n int) []Candidate {
 // fit one message.
 func fullCandidates() []Candidate {
 	c := Candidate{NodeID: strings.Repeat("n", MaxNodeIDLen), URL: strings.Repeat("u", MaxURLLen), State: StateOffline,
-		Load: Load{CPUPermille: wire.MaxVarint, EgressKbps: wire.MaxVarint, Subscribers: wire.MaxVarint, Sessions: wire.MaxVarint}}
+		Load: maxLoad}
 	size := len(appendCandidates(nil, []Candidate{c})) - 1
 	out := make([]Candidate, (MaxMessageSize-8-2)/size)
 	for i := range out {
@@ -216,7 +219,8 @@ func TestFitPaths(t *testing.T) {
 	}
 }
 
-var maxLoad = Load{CPUPermille: wire.MaxVarint, EgressKbps: wire.MaxVarint, Subscribers: wire.MaxVarint, Sessions: wire.MaxVarint}
+var maxLoad = Load{CPUPermille: wire.MaxVarint, EgressKbps: wire.MaxVarint, IngressKbps: wire.MaxVarint, Subscribers: wire.MaxVarint,
+	Sessions: wire.MaxVarint, PendingTickets: wire.MaxVarint, Overloaded: true, Draining: true}
 
 // samples are messages beyond the goldens: empty, non-ASCII and limit values.
 func samples() []Message {
@@ -318,18 +322,18 @@ var malformedBodies = []struct {
 	{"lookup watch 2", TypeLookup, "00 00 02", wire.ErrInvalid},
 	{"lookup path over limit", TypeLookup, "00 5001" + strings.Repeat("70", 4097) + "00", wire.ErrTooLarge},
 	{"lookup missing watch", TypeLookup, "00 00", wire.ErrTruncated},
-	{"result state 0", TypeResult, "00 01 00 00 00 00 00 00 00 00", wire.ErrInvalid},
-	{"result state 4", TypeResult, "00 01 00 00 04 00 00 00 00 00", wire.ErrInvalid},
-	{"result state 257", TypeResult, "00 01 00 00 4101 00 00 00 00 00", wire.ErrInvalid},
+	{"result state 0", TypeResult, "00 01 00 00 00 00 00 00 00 00 00 00 00", wire.ErrInvalid},
+	{"result state 4", TypeResult, "00 01 00 00 04 00 00 00 00 00 00 00 00", wire.ErrInvalid},
+	{"result state 257", TypeResult, "00 01 00 00 4101 00 00 00 00 00 00 00 00", wire.ErrInvalid},
 	{"result too many candidates", TypeResult, "00 4401", wire.ErrTooLarge},
 	{"result count lies", TypeResult, "00 02 00 00 01 00 00 00 00 00", wire.ErrTruncated},
 	{"result candidate url over limit", TypeResult, "00 01 00 4801" + strings.Repeat("75", 2049) + "01 00 00 00 00 00", wire.ErrTooLarge},
-	{"result candidate node id not utf-8", TypeResult, "00 01 01 80 00 01 00 00 00 00 00", wire.ErrInvalid},
+	{"result candidate node id not utf-8", TypeResult, "00 01 01 80 00 01 00 00 00 00 00 00 00 00", wire.ErrInvalid},
 	{"result trailing", TypeResult, "00 00 00", wire.ErrTrailing},
-	{"update state 0", TypeUpdate, "00 01 00 00 00 00 00 00 00 00", wire.ErrInvalid},
+	{"update state 0", TypeUpdate, "00 01 00 00 00 00 00 00 00 00 00 00 00", wire.ErrInvalid},
 	{"update too many candidates", TypeUpdate, "00 4401", wire.ErrTooLarge},
 	{"update missing load", TypeUpdate, "00 01 00 00 01 00 00 00", wire.ErrTruncated},
-	{"update missing incarnation", TypeUpdate, "00 01 00 00 01 00 00 00 00", wire.ErrTruncated},
+	{"update missing incarnation", TypeUpdate, "00 01 00 00 01 00 00 00 00 00 00 00", wire.ErrTruncated},
 	{"watch paths prefix over limit", TypeWatchPaths, "00 5001" + strings.Repeat("70", 4097), wire.ErrTooLarge},
 	{"watch paths prefix not utf-8", TypeWatchPaths, "00 01 ff", wire.ErrInvalid},
 	{"watch paths trailing", TypeWatchPaths, "00 00 00", wire.ErrTrailing},

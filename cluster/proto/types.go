@@ -4,7 +4,7 @@
 package proto
 
 // ALPN is the protocol name nodes negotiate on the relay's UDP port.
-const ALPN = "moq-cluster-2"
+const ALPN = "moq-cluster-3"
 
 // Version is carried in Hello so a later protocol can be told apart even
 // if it keeps the ALPN.
@@ -47,9 +47,15 @@ func (s State) String() string {
 // Load is what a node reports in each heartbeat.
 type Load struct {
 	CPUPermille uint64 // process CPU, 1000 = one core fully busy
-	EgressKbps  uint64 // bytes sent to peers and clients, kilobits per second
-	Subscribers uint64 // subscriptions being served
+	EgressKbps  uint64 // bytes sent to peers and clients, kilobits per second (sliding window)
+	IngressKbps uint64 // bytes received from them, kilobits per second (sliding window)
+	Subscribers uint64 // track subscriptions served to clients
 	Sessions    uint64 // open MoQ sessions
+	// PendingTickets counts allocation tickets naming the node that are
+	// neither redeemed nor expired (filled in by the root that issued them).
+	PendingTickets uint64
+	Overloaded     bool // over one of its routing thresholds: new sessions go elsewhere
+	Draining       bool // shutting down: chosen for nothing new
 }
 
 // Candidate is a node that publishes a looked-up broadcast.
