@@ -56,6 +56,9 @@ type Options struct {
 	Insecure bool
 	// Limits bound what other nodes can make this one hold.
 	Limits Limits
+	// Routing and Allocation drive Admit and GET /cluster/allocate.
+	Routing    Routing
+	Allocation Allocation
 
 	Listener *transport.Listener // the relay's listener: the cluster ALPN and /cluster are added to it
 	Origin   *moqt.Origin        // the relay's origin: local broadcasts are announced, remote ones resolved into it
@@ -139,6 +142,7 @@ type Node struct {
 	root  *rootServer // nil on a leaf
 	peers *peerPool
 
+	draining       atomic.Bool
 	peerSubscribes atomic.Int64
 	controlSent    atomic.Int64 // bytes written on control streams, both roles
 }
