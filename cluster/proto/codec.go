@@ -1,6 +1,7 @@
 package proto
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +22,8 @@ const (
 	MaxCandidates        = 1024  // per Result or Update
 	MaxPathEntries       = 65536 // per Paths
 	MaxHeartbeatInterval = 24 * time.Hour
+	MaxTicketKeyLen      = 64
+	MaxTicketLen         = 4096
 )
 
 // minCandidateLen is the smallest encoding of a Candidate: two empty
@@ -48,6 +51,9 @@ var typeNames = map[MsgType]string{
 	TypePaths:        "paths",
 	TypeHeartbeat:    "heartbeat",
 	TypeHeartbeatAck: "heartbeat_ack",
+	TypeAllocate:     "allocate",
+	TypeAllocation:   "allocation",
+	TypeRedeem:       "redeem",
 }
 
 func (t MsgType) String() string {
@@ -115,7 +121,8 @@ func appendBody(b []byte, m Message) []byte {
 		b = wire.AppendVarint(b, uint64(m.HeartbeatInterval/time.Millisecond))
 		b = wire.AppendVarint(b, m.SuspectThreshold)
 		b = wire.AppendVarint(b, m.OfflineThreshold)
-		return wire.AppendVarint(b, m.Incarnation)
+		b = wire.AppendVarint(b, m.Incarnation)
+		return wire.AppendString(b, string(m.TicketKey))
 	case Announce:
 		return wire.AppendString(b, m.Path)
 	case Unannounce:
@@ -146,6 +153,18 @@ func appendBody(b []byte, m Message) []byte {
 		return appendLoad(wire.AppendVarint(b, m.Seq), m.Load)
 	case HeartbeatAck:
 		return wire.AppendVarint(b, m.Seq)
+	case Allocate:
+		b = wire.AppendVarint(b, m.RequestID)
+		b = wire.AppendString(b, m.Broadcast)
+		b = wire.AppendString(b, m.Exclude)
+		return wire.AppendVarint(b, m.Limit)
+	case Allocation:
+		b = wire.AppendVarint(b, m.RequestID)
+		b = wire.AppendString(b, m.Ticket)
+		b = wire.AppendVarint(b, unixMilli(m.Expires))
+		return appendCandidates(b, m.Candidates)
+	case Redeem:
+		return wire.AppendVarint(b, m.TicketID)
 	}
 	panic(fmt.Sprintf("proto: cannot encode %T", m)) // checkFields rejects it first
 }
@@ -192,6 +211,26 @@ func FitPaths(entries []PathEntry) int {
 	}
 	return n
 }
+
+// unixMilli is t on the wire: milliseconds since the Unix epoch (0 for the
+// zero time or anything before the epoch).
+func unixMilli(t time.Time) uint64 {
+	if t.IsZero() || t.Before(time.Unix(0, 0)) {
+		return 0
+	}
+	return uint64(t.UnixMilli())
+}
+
+func fromUnixMilli(ms uint64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(int64(ms)).UTC()
+}
+
+// maxUnixMilli keeps wire times within what time.Time and JSON tools read
+// exactly.
+const maxUnixMilli = 1<<53 - 1
 
 func appendLoad(b []byte, l Load) []byte {
 	for _, v := range []uint64{l.CPUPermille, l.EgressKbps, l.IngressKbps, l.Subscribers, l.Sessions, l.PendingTickets, loadFlags(l)} {
@@ -284,6 +323,9 @@ func checkFields(m Message) error {
 		c.varint("suspect threshold", m.SuspectThreshold)
 		c.varint("offline threshold", m.OfflineThreshold)
 		c.varint("incarnation", m.Incarnation)
+		if len(m.TicketKey) > MaxTicketKeyLen {
+			c.fail(wire.ErrTooLarge, "ticket key of %d bytes > %d", len(m.TicketKey), MaxTicketKeyLen)
+		}
 	case Announce:
 		c.str("path", m.Path, MaxPathLen)
 	case Unannounce:
@@ -315,6 +357,20 @@ func checkFields(m Message) error {
 		c.load(m.Load)
 	case HeartbeatAck:
 		c.varint("seq", m.Seq)
+	case Allocate:
+		c.varint("request id", m.RequestID)
+		c.str("broadcast", m.Broadcast, MaxPathLen)
+		c.str("exclude", m.Exclude, MaxNodeIDLen)
+		c.varint("limit", m.Limit)
+	case Allocation:
+		c.varint("request id", m.RequestID)
+		c.str("ticket", m.Ticket, MaxTicketLen)
+		if unixMilli(m.Expires) > maxUnixMilli {
+			c.fail(wire.ErrTooLarge, "expiry %v", m.Expires)
+		}
+		c.candidates(m.Candidates)
+	case Redeem:
+		c.varint("ticket id", m.TicketID)
 	default:
 		return fmt.Errorf("proto: cannot encode %T: not a message value type", m)
 	}
@@ -391,6 +447,14 @@ func (d *decoder) enum(what string, lo, hi uint64) uint64 {
 	return v
 }
 
+// bytes reads a length-prefixed byte string; empty is nil, as encoded.
+func (d *decoder) bytes(max int) []byte {
+	if b := d.Bytes(max); len(b) > 0 {
+		return bytes.Clone(b)
+	}
+	return nil
+}
+
 func (d *decoder) purpose() Purpose {
 	return Purpose(d.enum("purpose", uint64(PurposeControl), uint64(PurposePeer)))
 }
@@ -456,7 +520,8 @@ func Decode(t MsgType, body []byte) (Message, error) {
 	case TypeWelcome:
 		m = Welcome{NodeID: d.String(MaxNodeIDLen),
 			HeartbeatInterval: time.Duration(d.BoundedVarint(uint64(MaxHeartbeatInterval/time.Millisecond))) * time.Millisecond,
-			SuspectThreshold:  d.Varint(), OfflineThreshold: d.Varint(), Incarnation: d.Varint()}
+			SuspectThreshold:  d.Varint(), OfflineThreshold: d.Varint(), Incarnation: d.Varint(),
+			TicketKey: d.bytes(MaxTicketKeyLen)}
 	case TypeAnnounce:
 		m = Announce{Path: d.String(MaxPathLen)}
 	case TypeUnannounce:
@@ -477,6 +542,13 @@ func Decode(t MsgType, body []byte) (Message, error) {
 		m = Heartbeat{Seq: d.Varint(), Load: d.load()}
 	case TypeHeartbeatAck:
 		m = HeartbeatAck{Seq: d.Varint()}
+	case TypeAllocate:
+		m = Allocate{RequestID: d.Varint(), Broadcast: d.String(MaxPathLen), Exclude: d.String(MaxNodeIDLen), Limit: d.Varint()}
+	case TypeAllocation:
+		m = Allocation{RequestID: d.Varint(), Ticket: d.String(MaxTicketLen), Expires: fromUnixMilli(d.BoundedVarint(maxUnixMilli)),
+			Candidates: d.candidates()}
+	case TypeRedeem:
+		m = Redeem{TicketID: d.Varint()}
 	default:
 		return nil, malformed("decode", t, fmt.Errorf("%w: unknown message type", wire.ErrInvalid))
 	}

@@ -67,13 +67,15 @@ var goldenCases = []goldenCase{
 	{"hello wide version", Hello{Version: 16384, NodeID: "n1", Incarnation: 1<<53 - 1},
 		"01 12 80004000 00 02 6e31 00 00 c01fffffffffffff"},
 
-	// WELCOME: node id | heartbeat interval ms | suspect | offline.
+	// WELCOME: node id | heartbeat interval ms | suspect | offline | incarnation | ticket key.
 	{"welcome", Welcome{NodeID: "root", HeartbeatInterval: 2 * time.Second, SuspectThreshold: 3, OfflineThreshold: 5, Incarnation: 7},
-		"02 0a 04 726f6f74 47d0 03 05 07"},
+		"02 0b 04 726f6f74 47d0 03 05 07 00"},
 	{"welcome zero", Welcome{},
-		"02 05 00 00 00 00 00"},
+		"02 06 00 00 00 00 00 00"},
 	{"welcome max interval", Welcome{HeartbeatInterval: 24 * time.Hour},
-		"02 08 00 85265c00 00 00 00"},
+		"02 09 00 85265c00 00 00 00 00"},
+	{"welcome ticket key", Welcome{NodeID: "r", TicketKey: []byte{0xde, 0xad, 0xbe, 0xef}},
+		"02 0b 01 72 00 00 00 00 04 deadbeef"},
 
 	// ANNOUNCE, UNANNOUNCE: path.
 	{"announce", Announce{Path: "room/alice"},
@@ -125,6 +127,19 @@ var goldenCases = []goldenCase{
 		"31 01 2a"},
 	{"heartbeat ack max seq", HeartbeatAck{Seq: wire.MaxVarint},
 		"31 08 ffffffffffffffff"},
+
+	// ALLOCATE: request id | broadcast | exclude | limit. ALLOCATION: request
+	// id | ticket | expires (Unix ms) | candidates. REDEEM: ticket id.
+	{"allocate", Allocate{RequestID: 3, Broadcast: "room/alice", Exclude: "a", Limit: 3},
+		"4040 0f 03 0a 726f6f6d2f616c696365 01 61 03"},
+	{"allocate anything", Allocate{RequestID: 4},
+		"4040 04 04 00 00 00"},
+	{"allocation", Allocation{RequestID: 3, Ticket: "t1.x.y", Expires: time.UnixMilli(1_800_000_000_000).UTC(), Candidates: []Candidate{n1}},
+		"4041 2a 03 06 74312e782e79 c00001a3185c5000 01 02 6e31 0a 68747470733a2f2f6e31 01 40fa 6ee0 00 03 02 00 00 09"},
+	{"allocation none", Allocation{RequestID: 4},
+		"4041 04 04 00 00 00"},
+	{"redeem", Redeem{TicketID: 1<<53 - 1},
+		"4042 08 c01fffffffffffff"},
 }
 
 func TestGoldenCoversEveryType(t *testing.T) {
@@ -347,6 +362,11 @@ var malformedBodies = []struct {
 	{"unwatch trailing", TypeUnwatch, "00 00", wire.ErrTrailing},
 	{"heartbeat truncated varint", TypeHeartbeat, "00 00 00 00 40", wire.ErrTruncated},
 	{"heartbeat ack trailing", TypeHeartbeatAck, "2a 2a", wire.ErrTrailing},
+	{"welcome ticket key over limit", TypeWelcome, "00 00 00 00 00 4041" + strings.Repeat("00", 65), wire.ErrTooLarge},
+	{"allocate missing limit", TypeAllocate, "00 00 00", wire.ErrTruncated},
+	{"allocation expiry over 2^53 ms", TypeAllocation, "00 00 c020000000000000 00", wire.ErrTooLarge},
+	{"allocation ticket over limit", TypeAllocation, "00 5001" + strings.Repeat("74", 4097) + "00 00", wire.ErrTooLarge},
+	{"redeem trailing", TypeRedeem, "00 00", wire.ErrTrailing},
 }
 
 func TestDecodeMalformed(t *testing.T) {

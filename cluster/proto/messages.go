@@ -18,6 +18,9 @@ const (
 	TypePaths        MsgType = 0x25
 	TypeHeartbeat    MsgType = 0x30
 	TypeHeartbeatAck MsgType = 0x31
+	TypeAllocate     MsgType = 0x40
+	TypeAllocation   MsgType = 0x41
+	TypeRedeem       MsgType = 0x42
 )
 
 // Message is one control message.
@@ -47,6 +50,10 @@ type Welcome struct {
 	SuspectThreshold  uint64
 	OfflineThreshold  uint64
 	Incarnation       uint64 // the accepting node's (see Hello)
+	// TicketKey is the root's Ed25519 public key for the allocation tickets
+	// it signs (empty from a node that issues none): any node verifies a
+	// ticket without asking the root.
+	TicketKey []byte
 }
 
 // Announce tells the root that the sender publishes Path locally.
@@ -113,6 +120,35 @@ type Heartbeat struct {
 // HeartbeatAck answers a Heartbeat.
 type HeartbeatAck struct{ Seq uint64 }
 
+// Allocate asks the root for the best nodes for a new session on
+// Broadcast ("" when unknown): healthy, not draining, under their
+// thresholds first, those that publish Broadcast first among equals, then
+// the least loaded; at most Limit, never Exclude (the asking node, when it
+// wants to send a client elsewhere). The root answers with Allocation.
+type Allocate struct {
+	RequestID uint64
+	Broadcast string
+	Exclude   string
+	Limit     uint64
+}
+
+// Allocation answers Allocate: a ticket the root signed (empty when no
+// candidate), its expiry, and the candidates best first. The ticket counts
+// as pending load on the first candidate until redeemed or expired.
+type Allocation struct {
+	RequestID  uint64
+	Ticket     string
+	Expires    time.Time // millisecond precision
+	Candidates []Candidate
+}
+
+// Redeem tells the root that issued a ticket that a session presented it,
+// so it no longer counts as pending load.
+type Redeem struct{ TicketID uint64 }
+
+func (Allocate) Type() MsgType     { return TypeAllocate }
+func (Allocation) Type() MsgType   { return TypeAllocation }
+func (Redeem) Type() MsgType       { return TypeRedeem }
 func (Hello) Type() MsgType        { return TypeHello }
 func (Welcome) Type() MsgType      { return TypeWelcome }
 func (Announce) Type() MsgType     { return TypeAnnounce }
