@@ -32,7 +32,9 @@ type DialOptions struct {
 	Certificates     []tls.Certificate
 	HandshakeTimeout time.Duration
 	IdleTimeout      time.Duration
-	Logger           *zap.Logger
+	// Counters, when set, count the bytes the session carries.
+	Counters *Counters
+	Logger   *zap.Logger
 }
 
 func (o DialOptions) tlsConfig(serverName string, nextProtos []string) *tls.Config {
@@ -81,7 +83,7 @@ func DialQUIC(ctx context.Context, addr, serverName string, opts DialOptions) (S
 	if err != nil {
 		return nil, fmt.Errorf("transport: dial quic %s: %w", addr, err)
 	}
-	return &quicSession{conn: conn}, nil
+	return &quicSession{conn: conn, m: opts.Counters.shard()}, nil
 }
 
 // DialWebTransport opens a WebTransport session to an https URL, offering
@@ -125,7 +127,7 @@ func DialWebTransport(ctx context.Context, rawURL string, opts DialOptions) (Ses
 		closeAfterLinger(conn)
 		close(closed)
 	})
-	return &wtSession{sess: sess, conn: conn, path: strings.Trim(u.Path, "/"), query: u.RawQuery, connClosed: closed}, nil
+	return &wtSession{sess: sess, conn: conn, path: strings.Trim(u.Path, "/"), query: u.RawQuery, m: opts.Counters.shard(), connClosed: closed}, nil
 }
 
 // closeAfterLinger closes a client's WebTransport connection once its

@@ -57,7 +57,10 @@ type ListenOptions struct {
 	// AcceptBacklog is how many established sessions may wait for Accept;
 	// beyond it new sessions are refused rather than queued.
 	AcceptBacklog int
-	Logger        *zap.Logger
+	// Counters, when set, count the bytes of every session the listener
+	// accepts (and of connections wrapped with Listener.WrapQUIC).
+	Counters *Counters
+	Logger   *zap.Logger
 }
 
 func (o *ListenOptions) setDefaults() {
@@ -267,6 +270,16 @@ func (l *Listener) HandleALPN(alpn string, h ALPNHandler) {
 	l.handlers[alpn] = h
 }
 
+// WrapQUIC is the package's WrapQUIC for a connection an ALPNHandler of
+// this listener was given, counting its bytes in the listener's Counters.
+func (l *Listener) WrapQUIC(conn *quic.Conn) Session {
+	return &quicSession{conn: conn, m: l.opts.Counters.shard()}
+}
+
+// Counters are the byte counters of the listener's sessions (nil when
+// ListenOptions.Counters was not set).
+func (l *Listener) Counters() *Counters { return l.opts.Counters }
+
 // HandleHTTP adds a plain-HTTP endpoint (TCP, and HTTP/3 GETs).
 func (l *Listener) HandleHTTP(pattern string, h http.Handler) {
 	l.mux.Handle(pattern, h)
@@ -344,7 +357,7 @@ func (l *Listener) dispatch(conn *quic.Conn) {
 			l.log.Debug("http/3 connection ended", zap.Stringer("remote", conn.RemoteAddr()), LogError(err))
 		}
 	case slices.Contains(l.opts.Protocols, alpn):
-		l.enqueue(&quicSession{conn: conn})
+		l.enqueue(&quicSession{conn: conn, m: l.opts.Counters.shard()})
 	default:
 		l.mu.Lock()
 		h := l.handlers[alpn]
@@ -388,6 +401,7 @@ func (l *Listener) serveH3(w http.ResponseWriter, r *http.Request) {
 		conn:  conn,
 		path:  strings.Trim(r.URL.Path, "/"),
 		query: r.URL.RawQuery,
+		m:     l.opts.Counters.shard(),
 	})
 }
 

@@ -30,6 +30,7 @@ func statsOf(c *quic.Conn) Stats {
 // quicSession is a raw QUIC connection carrying one MoQ session.
 type quicSession struct {
 	conn *quic.Conn
+	m    *counterShard // nil: bytes not counted
 }
 
 func (s *quicSession) OpenStream(ctx context.Context) (Stream, error) {
@@ -37,7 +38,7 @@ func (s *quicSession) OpenStream(ctx context.Context) (Stream, error) {
 	if err != nil {
 		return nil, convertError(err)
 	}
-	return quicStream{str}, nil
+	return quicStream{str, s.m}, nil
 }
 
 func (s *quicSession) OpenUniStream(ctx context.Context) (SendStream, error) {
@@ -45,7 +46,7 @@ func (s *quicSession) OpenUniStream(ctx context.Context) (SendStream, error) {
 	if err != nil {
 		return nil, convertError(err)
 	}
-	return quicSendStream{str}, nil
+	return quicSendStream{str, s.m}, nil
 }
 
 func (s *quicSession) AcceptStream(ctx context.Context) (Stream, error) {
@@ -53,7 +54,7 @@ func (s *quicSession) AcceptStream(ctx context.Context) (Stream, error) {
 	if err != nil {
 		return nil, convertError(err)
 	}
-	return quicStream{str}, nil
+	return quicStream{str, s.m}, nil
 }
 
 func (s *quicSession) AcceptUniStream(ctx context.Context) (ReceiveStream, error) {
@@ -61,7 +62,7 @@ func (s *quicSession) AcceptUniStream(ctx context.Context) (ReceiveStream, error
 	if err != nil {
 		return nil, convertError(err)
 	}
-	return quicReceiveStream{str}, nil
+	return quicReceiveStream{str, s.m}, nil
 }
 
 func (s *quicSession) CloseWithError(code uint32, reason string) error {
@@ -90,6 +91,7 @@ type wtSession struct {
 	conn  *quic.Conn // the HTTP/3 connection underneath, for statistics
 	path  string
 	query string
+	m     *counterShard // nil: bytes not counted
 	// connClosed, on the dialing side, is closed once the connection has
 	// been closed after its linger; CloseWithError waits for it so a
 	// process that exits right after still delivers the close to the peer.
@@ -101,7 +103,7 @@ func (s *wtSession) OpenStream(ctx context.Context) (Stream, error) {
 	if err != nil {
 		return nil, convertError(err)
 	}
-	return wtStream{str}, nil
+	return wtStream{str, s.m}, nil
 }
 
 func (s *wtSession) OpenUniStream(ctx context.Context) (SendStream, error) {
@@ -109,7 +111,7 @@ func (s *wtSession) OpenUniStream(ctx context.Context) (SendStream, error) {
 	if err != nil {
 		return nil, convertError(err)
 	}
-	return wtSendStream{str}, nil
+	return wtSendStream{str, s.m}, nil
 }
 
 func (s *wtSession) AcceptStream(ctx context.Context) (Stream, error) {
@@ -117,7 +119,7 @@ func (s *wtSession) AcceptStream(ctx context.Context) (Stream, error) {
 	if err != nil {
 		return nil, convertError(err)
 	}
-	return wtStream{str}, nil
+	return wtStream{str, s.m}, nil
 }
 
 func (s *wtSession) AcceptUniStream(ctx context.Context) (ReceiveStream, error) {
@@ -125,7 +127,7 @@ func (s *wtSession) AcceptUniStream(ctx context.Context) (ReceiveStream, error) 
 	if err != nil {
 		return nil, convertError(err)
 	}
-	return wtReceiveStream{str}, nil
+	return wtReceiveStream{str, s.m}, nil
 }
 
 func (s *wtSession) CloseWithError(code uint32, reason string) error {
@@ -175,5 +177,6 @@ func (s *wtSession) Stats() Stats         { return statsOf(s.conn) }
 
 // WrapQUIC returns the Session view of a raw QUIC connection that an
 // ALPNHandler was given, so protocols served beside MoQ on the listener's
-// port can use the same stream API.
+// port can use the same stream API. Its bytes are not counted; see
+// Listener.WrapQUIC.
 func WrapQUIC(conn *quic.Conn) Session { return &quicSession{conn: conn} }

@@ -8,16 +8,22 @@ import (
 	"github.com/quic-go/webtransport-go"
 )
 
-// Raw QUIC streams.
+// Raw QUIC streams. Every wrapper counts the bytes it moves into its
+// session's shard of the Counters (m, nil: not counted).
 
-type quicStream struct{ s *quic.Stream }
+type quicStream struct {
+	s *quic.Stream
+	m *counterShard
+}
 
 func (s quicStream) Read(p []byte) (int, error) {
 	n, err := s.s.Read(p)
+	s.m.addIn(n)
 	return n, convertError(err)
 }
 func (s quicStream) Write(p []byte) (int, error) {
 	n, err := s.s.Write(p)
+	s.m.addOut(n)
 	return n, convertError(err)
 }
 func (s quicStream) Close() error                        { return s.s.Close() }
@@ -26,10 +32,14 @@ func (s quicStream) CancelRead(code uint32)              { s.s.CancelRead(quic.S
 func (s quicStream) SetPriority(urgency int8, incr bool) { s.s.SetPriority(urgency, incr) }
 func (s quicStream) Context() context.Context            { return s.s.Context() }
 
-type quicSendStream struct{ s *quic.SendStream }
+type quicSendStream struct {
+	s *quic.SendStream
+	m *counterShard
+}
 
 func (s quicSendStream) Write(p []byte) (int, error) {
 	n, err := s.s.Write(p)
+	s.m.addOut(n)
 	return n, convertError(err)
 }
 func (s quicSendStream) Close() error                        { return s.s.Close() }
@@ -37,10 +47,14 @@ func (s quicSendStream) CancelWrite(code uint32)             { s.s.CancelWrite(q
 func (s quicSendStream) SetPriority(urgency int8, incr bool) { s.s.SetPriority(urgency, incr) }
 func (s quicSendStream) Context() context.Context            { return s.s.Context() }
 
-type quicReceiveStream struct{ s *quic.ReceiveStream }
+type quicReceiveStream struct {
+	s *quic.ReceiveStream
+	m *counterShard
+}
 
 func (s quicReceiveStream) Read(p []byte) (int, error) {
 	n, err := s.s.Read(p)
+	s.m.addIn(n)
 	return n, convertError(err)
 }
 func (s quicReceiveStream) CancelRead(code uint32) { s.s.CancelRead(quic.StreamErrorCode(code)) }
@@ -48,14 +62,19 @@ func (s quicReceiveStream) CancelRead(code uint32) { s.s.CancelRead(quic.StreamE
 // WebTransport streams. webtransport-go v0.13 does not expose stream
 // priorities, so SetPriority is a no-op on this binding.
 
-type wtStream struct{ s *webtransport.Stream }
+type wtStream struct {
+	s *webtransport.Stream
+	m *counterShard
+}
 
 func (s wtStream) Read(p []byte) (int, error) {
 	n, err := s.s.Read(p)
+	s.m.addIn(n)
 	return n, convertError(err)
 }
 func (s wtStream) Write(p []byte) (int, error) {
 	n, err := s.s.Write(p)
+	s.m.addOut(n)
 	return n, convertError(err)
 }
 func (s wtStream) Close() error             { return s.s.Close() }
@@ -64,10 +83,14 @@ func (s wtStream) CancelRead(code uint32)   { cancelWTRead(s.s, code) }
 func (s wtStream) SetPriority(int8, bool)   {}
 func (s wtStream) Context() context.Context { return s.s.Context() }
 
-type wtSendStream struct{ s *webtransport.SendStream }
+type wtSendStream struct {
+	s *webtransport.SendStream
+	m *counterShard
+}
 
 func (s wtSendStream) Write(p []byte) (int, error) {
 	n, err := s.s.Write(p)
+	s.m.addOut(n)
 	return n, convertError(err)
 }
 func (s wtSendStream) Close() error             { return s.s.Close() }
@@ -75,10 +98,14 @@ func (s wtSendStream) CancelWrite(code uint32)  { s.s.CancelWrite(webtransport.S
 func (s wtSendStream) SetPriority(int8, bool)   {}
 func (s wtSendStream) Context() context.Context { return s.s.Context() }
 
-type wtReceiveStream struct{ s *webtransport.ReceiveStream }
+type wtReceiveStream struct {
+	s *webtransport.ReceiveStream
+	m *counterShard
+}
 
 func (s wtReceiveStream) Read(p []byte) (int, error) {
 	n, err := s.s.Read(p)
+	s.m.addIn(n)
 	return n, convertError(err)
 }
 func (s wtReceiveStream) CancelRead(code uint32) { cancelWTRead(s.s, code) }
