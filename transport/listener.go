@@ -412,10 +412,12 @@ func (l *Listener) serveTCP() {
 	}
 }
 
-func (l *Listener) serveFingerprint(w http.ResponseWriter, _ *http.Request) {
+// serveFingerprint answers for the certificate a TLS client asking for the
+// request's Host name is served (see CertStore.ForHost).
+func (l *Listener) serveFingerprint(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	_, _ = w.Write([]byte(l.opts.Certs.Current().FingerprintHex()))
+	_, _ = w.Write([]byte(l.opts.Certs.ForHost(r.Host).FingerprintHex()))
 }
 
 // readyCheck is one condition GET /ready requires.

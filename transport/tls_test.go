@@ -4,17 +4,25 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/sha256"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
+	"io"
 	"io/fs"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/http3"
 )
 
 func TestGenerateCertificate(t *testing.T) {
@@ -257,7 +265,13 @@ func TestParseFingerprint(t *testing.T) {
 // writePEM writes c's chain and key as PEM files in dir.
 func writePEM(t testing.TB, dir string, c *Certificate) (certFile, keyFile string) {
 	t.Helper()
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	return writePair(t, dir, "cert.pem", "key.pem", c)
+}
+
+// writePair writes c's chain to dir/certName and its key to dir/keyName.
+func writePair(t testing.TB, dir, certName, keyName string, c *Certificate) (certFile, keyFile string) {
+	t.Helper()
+	certFile, keyFile = filepath.Join(dir, certName), filepath.Join(dir, keyName)
 	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.TLS.Certificate[0]})
 	keyDER, err := x509.MarshalPKCS8PrivateKey(c.TLS.PrivateKey)
 	if err != nil {
@@ -423,4 +437,215 @@ func TestPinnedVerifier(t *testing.T) {
 			}
 		})
 	}
+}
+
+// writeNamed writes c as NAME.crt and NAME.key in dir.
+func writeNamed(t testing.TB, dir, name string, c *Certificate) {
+	t.Helper()
+	writePair(t, dir, name+".crt", name+".key", c)
+}
+
+func TestLoadCertificateDir(t *testing.T) {
+	public, node := newCert(t, "cdn.example.test"), newCert(t, "euc.cdn.example.test", "127.0.0.2")
+	dir := t.TempDir()
+	writeNamed(t, dir, "public", public)
+	writeNamed(t, dir, "euc", node)
+	// Ignored: other extensions, hidden files, sub-directories.
+	for name, content := range map[string]string{"README": "notes", "ca.pem": "x", ".old.crt": "x", ".old.key": "x"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(filepath.Join(dir, "archive.crt"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	certs, err := LoadCertificateDir(dir)
+	if err != nil {
+		t.Fatalf("LoadCertificateDir: %v", err)
+	}
+	if len(certs) != 2 || certs[0].Fingerprint() != node.Fingerprint() || certs[1].Fingerprint() != public.Fingerprint() {
+		t.Fatalf("loaded %d certificates, want euc then public (sorted by file name)", len(certs))
+	}
+	if certs[0].Leaf == nil || certs[0].TLS.Leaf != certs[0].Leaf {
+		t.Error("a loaded certificate should carry its parsed leaf")
+	}
+}
+
+func TestLoadCertificateDirErrors(t *testing.T) {
+	good := newCert(t, "cdn.example.test")
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, dir string)
+		want  string // the file the error must name, relative to dir
+	}{
+		{"certificate without key", func(t *testing.T, dir string) {
+			writeNamed(t, dir, "ok", good)
+			writePair(t, dir, "lonely.crt", "lonely.pem", good)
+		}, "lonely.crt"},
+		{"key without certificate", func(t *testing.T, dir string) {
+			writePair(t, dir, "orphan.pem", "orphan.key", good)
+		}, "orphan.key"},
+		{"key of another certificate", func(t *testing.T, dir string) {
+			writeNamed(t, dir, "a", good)
+			writePair(t, dir, "other.pem", "a.key", newCert(t, "cdn.example.test"))
+		}, "a.crt"},
+		{"garbage certificate", func(t *testing.T, dir string) {
+			writeNamed(t, dir, "bad", good)
+			if err := os.WriteFile(filepath.Join(dir, "bad.crt"), []byte("not PEM"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}, "bad.crt"},
+		{"only an IP address", func(t *testing.T, dir string) {
+			writeNamed(t, dir, "ip", newCert(t, "127.0.0.1"))
+		}, "ip.crt"},
+		{"no pair at all", func(t *testing.T, dir string) {
+			if err := os.WriteFile(filepath.Join(dir, "README"), []byte("x"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}, ""},
+		{"missing directory", func(t *testing.T, dir string) {
+			if err := os.Remove(dir); err != nil {
+				t.Fatal(err)
+			}
+		}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			tt.setup(t, dir)
+			certs, err := LoadCertificateDir(dir)
+			if err == nil {
+				t.Fatalf("LoadCertificateDir = %d certificates, want an error", len(certs))
+			}
+			t.Logf("error: %v", err)
+			msg := err.Error()
+			want := dir
+			if tt.want != "" {
+				want = filepath.Join(dir, tt.want)
+			}
+			if !strings.HasPrefix(msg, "transport: ") || !strings.Contains(msg, want) {
+				t.Errorf("error %q should have the package prefix and name %s", msg, want)
+			}
+		})
+	}
+}
+
+func TestCertStoreForName(t *testing.T) {
+	def := newCert(t, "localhost", "127.0.0.1")
+	public := newCert(t, "cdn.example.test")
+	wildcard := newCert(t, "*.cdn.example.test")
+	node := newCert(t, "euc.cdn.example.test", "euc.example.test")
+	s := NewCertStore(def)
+	if got := s.ForName("cdn.example.test"); got != def {
+		t.Fatal("with no named certificates every name gets the default")
+	}
+	s.SetNamed([]*Certificate{public, wildcard, node})
+	tests := []struct {
+		name string
+		want *Certificate
+	}{
+		{"cdn.example.test", public},
+		{"CDN.Example.Test.", public},
+		{"euc.cdn.example.test", node}, // exact beats an earlier wildcard
+		{"euc.example.test", node},
+		{"usw.cdn.example.test", wildcard},
+		{"a.b.cdn.example.test", def}, // wildcards cover one label
+		{"example.test", def},
+		{"localhost", def},
+		{"", def},
+		{"127.0.0.1", def},
+		{"::1", def},
+		{"[::1]", def},
+	}
+	for _, tt := range tests {
+		if got := s.ForName(tt.name); got != tt.want {
+			t.Errorf("ForName(%q) = %v, want %v", tt.name, got.Leaf.DNSNames, tt.want.Leaf.DNSNames)
+		}
+	}
+	for host, want := range map[string]*Certificate{
+		"cdn.example.test:4443": public, "cdn.example.test": public,
+		"127.0.0.1:4443": def, "[::1]:4443": def, "usw.cdn.example.test:1": wildcard,
+	} {
+		if got := s.ForHost(host); got != want {
+			t.Errorf("ForHost(%q) = %v, want %v", host, got.Leaf.DNSNames, want.Leaf.DNSNames)
+		}
+	}
+
+	// ReloadDir replaces the named set; a failed one keeps it.
+	dir := t.TempDir()
+	fresh := newCert(t, "cdn.example.test")
+	writeNamed(t, dir, "cdn", fresh)
+	if err := s.ReloadDir(dir); err != nil {
+		t.Fatalf("ReloadDir: %v", err)
+	}
+	if got := s.ForName("cdn.example.test"); got.Fingerprint() != fresh.Fingerprint() {
+		t.Error("ReloadDir did not install the directory's certificate")
+	}
+	if got := s.ForName("euc.cdn.example.test"); got != def {
+		t.Error("ReloadDir kept a certificate the directory no longer has")
+	}
+	if err := s.ReloadDir(filepath.Join(dir, "missing")); err == nil {
+		t.Fatal("ReloadDir of a missing directory succeeded")
+	}
+	if len(s.Named()) != 1 {
+		t.Errorf("a failed ReloadDir changed the named set to %d certificates", len(s.Named()))
+	}
+}
+
+// A listener with named certificates serves each to the clients asking for
+// its name, over raw QUIC and HTTP/3 alike, verified the way a client does
+// (CA pool and server name); /certificate.sha256 answers by the Host header.
+func TestListenerServesCertificateBySNI(t *testing.T) {
+	def, public, node := testCert(t), newCert(t, "cdn.example.test"), newCert(t, "euc.cdn.example.test")
+	store := NewCertStore(def)
+	store.SetNamed([]*Certificate{public, node})
+	l := listen(t, ListenOptions{Certs: store})
+	roots := x509.NewCertPool()
+	for _, c := range []*Certificate{def, public, node} {
+		roots.AddCert(c.Leaf)
+	}
+	for _, tt := range []struct {
+		serverName string
+		want       *Certificate
+	}{
+		{"cdn.example.test", public},
+		{"euc.cdn.example.test", node},
+		{"localhost", def},
+		{"", def}, // an IP dial sends no SNI
+	} {
+		for _, alpn := range []string{serverProtocols[0], http3.NextProtoH3} {
+			conf := &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: roots, ServerName: tt.serverName, NextProtos: []string{alpn}}
+			if tt.serverName == "" {
+				conf.ServerName = "127.0.0.1"
+			}
+			conn, err := quic.DialAddr(testCtx(t), l.UDPAddr().String(), conf, nil)
+			if err != nil {
+				t.Fatalf("dial %q over %s: %v", tt.serverName, alpn, err)
+			}
+			got := conn.ConnectionState().TLS.PeerCertificates[0]
+			_ = conn.CloseWithError(0, "")
+			if !got.Equal(tt.want.Leaf) {
+				t.Errorf("SNI %q over %s: served %v, want %v", tt.serverName, alpn, got.DNSNames, tt.want.Leaf.DNSNames)
+			}
+		}
+		host := tt.serverName
+		if host == "" {
+			host = "127.0.0.1"
+		}
+		req, err := http.NewRequestWithContext(testCtx(t), http.MethodGet, "http://"+l.TCPAddr().String()+"/certificate.sha256", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = net.JoinHostPort(host, strconv.Itoa(l.TCPAddr().Port))
+		rsp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("GET /certificate.sha256 for %s: %v", req.Host, err)
+		}
+		body, _ := io.ReadAll(rsp.Body)
+		_ = rsp.Body.Close()
+		if string(body) != tt.want.FingerprintHex() {
+			t.Errorf("/certificate.sha256 with Host %s = %s, want %s", req.Host, body, tt.want.FingerprintHex())
+		}
+	}
+	http.DefaultClient.CloseIdleConnections()
 }
