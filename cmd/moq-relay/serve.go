@@ -53,7 +53,7 @@ func runServe(cmd *cobra.Command, configPath string) error {
 	}
 	defer func() { _ = log.Sync() }()
 
-	certs, err := loadCertificate(cfg.Server.TLS)
+	certs, err := loadCertificate(cfg.Server.TLS, log)
 	if err != nil {
 		return err
 	}
@@ -160,7 +160,9 @@ func hopID(configured uint64) uint64 {
 	}
 }
 
-func loadCertificate(c config.TLSConfig) (*transport.CertStore, error) {
+// loadCertificate reads the default certificate (files or generated) and
+// the certificates chosen by SNI from server.tls.dir, logging each of those.
+func loadCertificate(c config.TLSConfig, log *zap.Logger) (*transport.CertStore, error) {
 	var cert *transport.Certificate
 	var err error
 	if c.Cert != "" {
@@ -171,7 +173,19 @@ func loadCertificate(c config.TLSConfig) (*transport.CertStore, error) {
 	if err != nil {
 		return nil, err
 	}
-	return transport.NewCertStore(cert), nil
+	store := transport.NewCertStore(cert)
+	if c.Dir != "" {
+		if err := store.ReloadDir(c.Dir); err != nil {
+			return nil, err
+		}
+		for _, named := range store.Named() {
+			log.Info("certificate chosen by name",
+				zap.Strings("names", named.Leaf.DNSNames),
+				zap.Time("not_after", named.Leaf.NotAfter),
+				zap.String("certificate_sha256", named.FingerprintHex()))
+		}
+	}
+	return store, nil
 }
 
 // startCluster joins (or, with no roots, becomes) the cluster root.
