@@ -90,6 +90,9 @@ func (t TLSConfig) validate(p *problems) {
 		p.addf("server.tls.cert", "required with server.tls.key")
 	case hasFiles && len(t.Generate) > 0:
 		p.addf("server.tls", "set either cert and key or generate, not both")
+	case !hasFiles && len(t.Generate) == 0 && t.Dir != "":
+		p.addf("server.tls", "server.tls.dir needs a default certificate for the names it does not cover "+
+			"(and clients that send none): set cert and key (--tls-cert, --tls-key) or generate (--tls-generate)")
 	case !hasFiles && len(t.Generate) == 0:
 		p.addf("server.tls", "no certificate: set cert and key (--tls-cert, --tls-key), "+
 			"or use --tls-generate localhost for a self-signed development certificate")

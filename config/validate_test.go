@@ -40,6 +40,9 @@ func TestValidate(t *testing.T) {
 			c.Server.TLS.Cert, c.Server.TLS.Key, c.Server.TLS.Generate = "c.pem", "k.pem", nil
 		}, nil},
 		{"no certificate", func(c *Config) { c.Server.TLS.Generate = nil }, []string{"server.tls", "--tls-generate localhost"}},
+		{"dir without a default", func(c *Config) { c.Server.TLS.Generate, c.Server.TLS.Dir = nil, "/etc/moq/certs" },
+			[]string{"server.tls", "server.tls.dir needs a default certificate"}},
+		{"dir with a default", func(c *Config) { c.Server.TLS.Dir = "/etc/moq/certs" }, nil},
 		{"blank generate host", func(c *Config) { c.Server.TLS.Generate = []string{"localhost", " "} },
 			[]string{"server.tls.generate[1]"}},
 		{"validity 14 days", func(c *Config) { c.Server.TLS.Validity = Duration(14 * 24 * time.Hour) },
