@@ -11,6 +11,9 @@ var (
 	ErrClosed = errors.New("moqt: closed")
 	// ErrNotFound is returned when a broadcast or track does not exist.
 	ErrNotFound = &wire.Error{Code: wire.CodeNotFound, Reason: "not found"}
+	// ErrUnsupported is returned for a feature the negotiated version does
+	// not have (e.g. GOAWAY before moq-lite-04).
+	ErrUnsupported = &wire.Error{Code: wire.CodeUnsupported, Reason: "not supported by the negotiated version"}
 	// ErrDuplicate is returned when a track or group with the same name or sequence exists.
 	ErrDuplicate = &wire.Error{Code: wire.CodeDuplicate, Reason: "duplicate"}
 	// ErrFrameTooLarge is returned when a frame exceeds the track's frame limit.

@@ -44,6 +44,22 @@ type Session interface {
 	Err() error
 }
 
+// GoAwaySender is implemented by sessions that can tell the peer to leave:
+// GOAWAY in moq-lite-04+. A server sends it to move a client to another
+// node (uri, with the path and query the client should use there) or, with
+// an empty uri, to ask it to reconnect later. The peer is expected to
+// reconnect and close this session; the sender closes it after a grace.
+// Check for it with a type assertion:
+//
+//	if g, ok := sess.(moqt.GoAwaySender); ok { err = g.GoAway(uri) }
+type GoAwaySender interface {
+	// GoAway sends GOAWAY once per session; later calls send nothing and
+	// return nil. It returns an error wrapping ErrUnsupported when the
+	// negotiated version has no GOAWAY (e.g. moq-lite-03), and the stream
+	// error when it could not be sent.
+	GoAway(uri string) error
+}
+
 // AnnouncementReader yields a peer's announcements.
 type AnnouncementReader interface {
 	Next(ctx context.Context) (Announcement, error)

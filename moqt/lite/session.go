@@ -51,11 +51,12 @@ type Session struct {
 	done   chan struct{}
 	wg     sync.WaitGroup
 
-	mu       sync.Mutex
-	closed   bool
-	err      error
-	setup    transport.Stream // the moql SETUP stream, kept open for the session's life
-	priority priorityBands
+	mu         sync.Mutex
+	closed     bool
+	err        error
+	setup      transport.Stream // the moql SETUP stream, kept open for the session's life
+	goawaySent bool             // GoAway was called
+	priority   priorityBands
 
 	// Subscriber side: our subscriptions to the peer.
 	nextSubscribeID uint64
