@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -34,7 +35,21 @@ type DialOptions struct {
 	IdleTimeout      time.Duration
 	// Counters, when set, count the bytes the session carries.
 	Counters *Counters
-	Logger   *zap.Logger
+	// Resolve maps "host:port" to the "ip:port" dialed instead, as curl's
+	// --resolve does: the host still names the server for SNI, certificate
+	// verification and the WebTransport request, so a client can reach a
+	// chosen node by a public (GeoDNS) name without DNS. Keys are
+	// lower-case; hosts not in it are dialed as named.
+	Resolve map[string]string
+	Logger  *zap.Logger
+}
+
+// dialAddr is the address to dial for hostport (see Resolve).
+func (o DialOptions) dialAddr(hostport string) string {
+	if addr, ok := o.Resolve[strings.ToLower(hostport)]; ok {
+		return addr
+	}
+	return hostport
 }
 
 func (o DialOptions) tlsConfig(serverName string, nextProtos []string) *tls.Config {
@@ -79,7 +94,7 @@ func DialQUIC(ctx context.Context, addr, serverName string, opts DialOptions) (S
 	if len(opts.Protocols) == 0 {
 		return nil, fmt.Errorf("transport: dial %s: no protocols to offer", addr)
 	}
-	conn, err := quic.DialAddr(ctx, addr, opts.tlsConfig(serverName, opts.Protocols), opts.quicConfig())
+	conn, err := quic.DialAddr(ctx, opts.dialAddr(addr), opts.tlsConfig(serverName, opts.Protocols), opts.quicConfig())
 	if err != nil {
 		return nil, fmt.Errorf("transport: dial quic %s: %w", addr, err)
 	}
@@ -104,7 +119,7 @@ func DialWebTransport(ctx context.Context, rawURL string, opts DialOptions) (Ses
 	// webtransport.Transport.Dial, which closes it the moment the session
 	// ends and so drops the WT_CLOSE_SESSION capsule (code and reason) that
 	// CloseWithError has just queued.
-	conn, err := quic.DialAddrEarly(ctx, u.Host, opts.tlsConfig(u.Hostname(), []string{http3.NextProtoH3}), opts.quicConfig())
+	conn, err := quic.DialAddrEarly(ctx, opts.dialAddr(u.Host), opts.tlsConfig(u.Hostname(), []string{http3.NextProtoH3}), opts.quicConfig())
 	if err != nil {
 		return nil, fmt.Errorf("transport: dial webtransport %s: %w", u.Host, err)
 	}
@@ -147,6 +162,14 @@ func closeAfterLinger(conn *quic.Conn) {
 // FetchFingerprint reads the certificate hash a relay publishes at
 // http://host:port/certificate.sha256 (development only: plain HTTP).
 func FetchFingerprint(ctx context.Context, httpURL string) ([32]byte, error) {
+	return DialOptions{}.FetchFingerprint(ctx, httpURL)
+}
+
+// FetchFingerprint is the package's FetchFingerprint, connecting to the
+// address o.Resolve names for the URL's host:port, if any. The request
+// still carries the host, so the relay answers for the certificate it
+// serves that name.
+func (o DialOptions) FetchFingerprint(ctx context.Context, httpURL string) ([32]byte, error) {
 	var fp [32]byte
 	u, err := url.Parse(httpURL)
 	if err != nil {
@@ -157,7 +180,18 @@ func FetchFingerprint(ctx context.Context, httpURL string) ([32]byte, error) {
 	if err != nil {
 		return fp, err
 	}
-	rsp, err := http.DefaultClient.Do(req)
+	client := http.DefaultClient
+	if len(o.Resolve) > 0 {
+		tr := &http.Transport{
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				return (&net.Dialer{}).DialContext(ctx, network, o.dialAddr(addr))
+			},
+			DisableKeepAlives: true,
+		}
+		defer tr.CloseIdleConnections()
+		client = &http.Client{Transport: tr} // and no proxy: the addresses are the ones asked for
+	}
+	rsp, err := client.Do(req)
 	if err != nil {
 		return fp, fmt.Errorf("transport: fetch certificate hash: %w", err)
 	}
