@@ -24,6 +24,9 @@ type ConnectOptions struct {
 	InsecureSkipVerify bool
 	// QUIC uses raw QUIC for an https:// URL instead of WebTransport.
 	QUIC bool
+	// Resolve maps "host:port" to the "ip:port" dialed instead, keeping the
+	// host for TLS and the URL (curl's --resolve; see transport.DialOptions).
+	Resolve map[string]string
 	// Protocols restricts the protocols offered (default: every registered one).
 	Protocols        []string
 	HandshakeTimeout time.Duration
@@ -58,6 +61,7 @@ func Connect(ctx context.Context, rawURL string, opts ConnectOptions) (Session, 
 		InsecureSkipVerify: opts.InsecureSkipVerify,
 		HandshakeTimeout:   opts.HandshakeTimeout,
 		IdleTimeout:        opts.IdleTimeout,
+		Resolve:            opts.Resolve,
 		Logger:             opts.Logger,
 	}
 	if len(dial.Protocols) == 0 {
@@ -82,7 +86,7 @@ func Connect(ctx context.Context, rawURL string, opts ConnectOptions) (Session, 
 			conn, err = transport.DialWebTransport(ctx, u.String(), dial)
 		}
 	case "http":
-		fp, ferr := transport.FetchFingerprint(ctx, u.String())
+		fp, ferr := dial.FetchFingerprint(ctx, u.String())
 		if ferr != nil {
 			return nil, fmt.Errorf("moqt: %w", ferr)
 		}
