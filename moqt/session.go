@@ -114,6 +114,9 @@ type SessionConfig struct {
 	// when the peer sends GOAWAY (moq-lite-04+). The peer closes the
 	// session soon after; a client reconnects, to the URI when there is one.
 	OnGoaway func(uri string)
+	// Counters, when set, count the session's frames, dropped groups and
+	// served subscriptions together with every other session sharing them.
+	Counters *Counters
 	Logger   *zap.Logger
 }
 

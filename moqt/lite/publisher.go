@@ -143,18 +143,20 @@ type groupSend struct {
 	dropped bool
 }
 
-// drop abandons the group: its stream is reset with code.
-func (gs *groupSend) drop(code wire.Code) {
+// drop abandons the group: its stream is reset with code. It reports
+// whether this call dropped it (false: it already was).
+func (gs *groupSend) drop(code wire.Code) bool {
 	gs.mu.Lock()
 	defer gs.mu.Unlock()
 	if gs.dropped {
-		return
+		return false
 	}
 	gs.dropped = true
 	gs.cancel()
 	if gs.str != nil {
 		gs.str.CancelWrite(uint32(code))
 	}
+	return true
 }
 
 func (s *Session) serveSubscribe(str transport.Stream, r *wire.Reader) error {
@@ -202,6 +204,8 @@ func (s *Session) serveSubscribe(str transport.Stream, r *wire.Reader) error {
 		return nil
 	}
 	sub := &served{s: s, id: req.ID, str: str, reader: reader, priority: req.Priority, ordered: req.Ordered, maxLatency: time.Duration(req.MaxLatencyMs) * time.Millisecond}
+	s.cfg.Counters.SubscriptionServed(1)
+	defer s.cfg.Counters.SubscriptionServed(-1)
 	s.priority.add(req.Priority)
 	defer func() { s.priority.remove(sub.currentPriority()) }()
 	defer reader.Close()
@@ -350,7 +354,9 @@ func (sub *served) admit(ctx context.Context, g *moqt.GroupReader) *groupSend {
 // on the subscribe stream could block behind a subscriber that stopped
 // reading, and moq-lite-03/04 clients do not read it.)
 func (sub *served) dropLocked(gs *groupSend) {
-	gs.drop(wire.CodeOld)
+	if gs.drop(wire.CodeOld) {
+		sub.s.cfg.Counters.GroupDropped()
+	}
 	sub.removeLocked(gs)
 }
 
@@ -471,6 +477,7 @@ func (sub *served) write(gs *groupSend) {
 				return
 			}
 		}
+		s.cfg.Counters.FrameOut()
 	}
 	if len(buf) > 0 {
 		if _, err := str.Write(buf); err != nil {
@@ -546,6 +553,7 @@ func (s *Session) serveFetch(str transport.Stream, r *wire.Reader) error {
 		if _, err := str.Write(buf); err != nil {
 			return nil
 		}
+		s.cfg.Counters.FrameOut()
 	}
 	_ = str.Close()
 	return s.expectEnd(r)

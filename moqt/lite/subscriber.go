@@ -387,6 +387,7 @@ func (s *Session) recvGroup(str transport.ReceiveStream, r *wire.Reader, t *turn
 			}
 			return nil
 		}
+		s.cfg.Counters.FrameIn()
 	}
 }
 
