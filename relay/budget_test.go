@@ -99,8 +99,12 @@ func TestStalledSubscriberLatencyBudget(t *testing.T) {
 				}
 			}
 			givenUp := groups - len(whole)
-			t.Logf("max latency %d ms (0: the relay's): of %d groups written 50 ms apart while the subscriber did not read, %d arrived whole, %d given up (%d streams reset old, the rest never opened)",
-				tc.maxLatencyMs, groups, len(whole), givenUp, old)
+			dropped := r.Server.Stats().GroupsDropped
+			t.Logf("max latency %d ms (0: the relay's): of %d groups written 50 ms apart while the subscriber did not read, %d arrived whole, %d given up (%d streams reset old, the rest never opened); the relay counted %d dropped",
+				tc.maxLatencyMs, groups, len(whole), givenUp, old, dropped)
+			if tc.wantGivenUp != (dropped > 0) {
+				t.Errorf("the relay counted %d groups dropped", dropped)
+			}
 			if !whole[last] {
 				t.Errorf("the newest group %d did not arrive whole", last)
 			}

@@ -72,6 +72,17 @@ type Stats struct {
 	Active   int
 	Accepted uint64
 	Rejected uint64
+	// Open counts the open sessions by binding and negotiated version.
+	Open map[SessionClass]int
+	// Client sessions' frames, dropped groups and served subscriptions
+	// (moqt.Counters of Options.Session; peer links are not in them).
+	moqt.Counts
+}
+
+// SessionClass is what metrics tell sessions apart by.
+type SessionClass struct {
+	Transport transport.Kind
+	Version   string // e.g. "moq-lite-04"
 }
 
 // New returns a server; call Serve to run it.
@@ -84,6 +95,9 @@ func New(opts Options) *Server {
 	}
 	if opts.HandshakeTimeout <= 0 {
 		opts.HandshakeTimeout = transport.DefaultHandshakeTimeout
+	}
+	if opts.Session.Counters == nil {
+		opts.Session.Counters = new(moqt.Counters)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
@@ -139,6 +153,11 @@ func (s *Server) Stats() Stats {
 	defer s.mu.Unlock()
 	st := s.stats
 	st.Active = len(s.sessions)
+	st.Open = make(map[SessionClass]int)
+	for sess := range s.sessions {
+		st.Open[SessionClass{Transport: sess.Transport().Kind(), Version: sess.Version()}]++
+	}
+	st.Counts = s.opts.Session.Counters.Snapshot()
 	return st
 }
 
