@@ -28,6 +28,7 @@ import (
 // clientFlags are shared by every subcommand.
 type clientFlags struct {
 	fingerprints []string
+	resolve      []string
 	insecure     bool
 	quic         bool
 	verbose      bool
@@ -65,7 +66,9 @@ func newRootCmd() *cobra.Command {
 URLs: moqt://host:port/path (raw QUIC), https://host:port/path (WebTransport,
 or raw QUIC with --quic), http://host:port/path (development: fetch the
 certificate hash from the relay over plain HTTP and pin it). A token goes in
-the query: https://relay:4443/room?jwt=TOKEN.
+the query: https://relay:4443/room?jwt=TOKEN. --resolve HOST:PORT:ADDR reaches
+a chosen node by a public name without DNS, as curl's does:
+moq sub --resolve cdn.example.com:4443:192.0.2.10 https://cdn.example.com:4443/room clock seconds
 
 sub and pub reconnect when the connection is lost or the relay is
 unreachable, with exponential backoff (0.5 s doubling to --reconnect-max,
@@ -81,6 +84,7 @@ stderr; stdout carries only frames.
 	pf := root.PersistentFlags()
 	pf.StringSliceVar(&f.fingerprints, "fingerprint", nil, "pin the server certificate by its SHA-256 (hex), repeatable")
 	pf.BoolVar(&f.insecure, "insecure", false, "skip certificate verification (development only)")
+	pf.StringArrayVar(&f.resolve, "resolve", nil, "connect to `HOST:PORT:ADDR` instead of what HOST resolves to, keeping HOST for TLS and the URL (as curl does), repeatable")
 	pf.BoolVar(&f.quic, "quic", false, "use raw QUIC for https:// URLs")
 	pf.BoolVarP(&f.verbose, "verbose", "v", false, "log to stderr")
 	pf.DurationVar(&f.idleTimeout, "idle-timeout", 6*time.Second, "declare the connection lost after this long without a packet from the relay")
@@ -113,6 +117,11 @@ func (f *clientFlags) connect(ctx context.Context, url string, cfg moqt.SessionC
 		}
 		opts.Fingerprints = append(opts.Fingerprints, fp)
 	}
+	resolve, err := parseResolve(f.resolve)
+	if err != nil {
+		return nil, &failure{exit: exitError, err: err}
+	}
+	opts.Resolve = resolve
 	dialCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	sess, err := moqt.Connect(dialCtx, url, opts)
