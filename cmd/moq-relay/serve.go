@@ -75,6 +75,7 @@ func runServe(cmd *cobra.Command, configPath string) error {
 		IdleTimeout:           cfg.Server.IdleTimeout.Std(),
 		MaxIncomingStreams:    int64(cfg.Limits.MaxStreamsPerSession),
 		MaxIncomingUniStreams: int64(cfg.Limits.MaxStreamsPerSession),
+		Counters:              new(transport.Counters),
 		Logger:                log.Named("transport"),
 	})
 	if err != nil {
@@ -219,7 +220,7 @@ func startCluster(cfg *config.Config, ln *transport.Listener, srv *relay.Server,
 	if nodeCAs != nil {
 		clientCert = &ln.Certificates().Current().TLS
 	}
-	cpu := newCPUMeter()
+	meter := newLoadMeter(ln.Counters(), srv)
 	return cluster.New(cluster.Options{
 		AcceptToken: acceptToken,
 		NodeHosts:   c.NodeHosts,
@@ -256,10 +257,8 @@ func startCluster(cfg *config.Config, ln *transport.Listener, srv *relay.Server,
 		MaxRetryAttempts:    c.Relay.MaxRetryAttempts,
 		RetryDelay:          c.Relay.RetryDelay.Std(),
 		HealthCheckInterval: c.Relay.HealthCheckInterval.Std(),
-		Load: func() proto.Load {
-			return proto.Load{CPUPermille: cpu.permille(), Sessions: uint64(srv.Stats().Active)}
-		},
-		Logger: log,
+		Load:                meter.load,
+		Logger:              log,
 	})
 }
 
