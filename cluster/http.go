@@ -1,13 +1,17 @@
 package cluster
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/moq-cluster/moq-relay/cluster/proto"
 )
@@ -107,6 +111,7 @@ func (n *Node) Status() Status {
 		s.Role = "root"
 		s.DirectorySize = n.root.dir.Size()
 		for _, m := range n.root.dir.Members() {
+			m.Load.PendingTickets = n.root.pendingFor(m.ID)
 			s.Members = append(s.Members, MemberStatus{ID: m.ID, URL: m.URL, Incarnation: m.Incarnation, State: m.State.String(),
 				Load: loadStatus(m.Load), LastHeard: m.LastHeard, Broadcasts: m.Broadcasts})
 		}
@@ -159,5 +164,90 @@ func (n *Node) statusHandler() http.Handler {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(n.Status())
+	})
+}
+
+// AllocateResponse is what GET /cluster/allocate answers.
+type AllocateResponse struct {
+	Ticket     string          `json:"ticket"`
+	Expires    time.Time       `json:"expires"` // RFC 3339
+	Candidates []AllocatedNode `json:"candidates"`
+}
+
+// AllocatedNode is one candidate, best first, with its last reported load.
+type AllocatedNode struct {
+	ID  string `json:"id"`
+	URL string `json:"url"`
+	LoadStatus
+}
+
+// parseAllocateQuery reads GET /cluster/allocate's query: broadcast (the
+// path the client will subscribe to or publish, optional) and nothing else,
+// so a misspelt parameter is an error rather than ignored.
+func parseAllocateQuery(raw string, maxPath int) (broadcast string, err error) {
+	q, err := url.ParseQuery(raw)
+	if err != nil {
+		return "", fmt.Errorf("bad query: %v", err)
+	}
+	for k, v := range q {
+		if k != "broadcast" {
+			return "", fmt.Errorf("unknown parameter %q (only broadcast)", transportSafe(k))
+		}
+		if len(v) > 1 {
+			return "", errors.New("broadcast given more than once")
+		}
+	}
+	broadcast = strings.Trim(q.Get("broadcast"), "/")
+	switch {
+	case len(broadcast) > maxPath:
+		return "", fmt.Errorf("broadcast of %d bytes is longer than %d", len(broadcast), maxPath)
+	case !utf8.ValidString(broadcast) || strings.IndexFunc(broadcast, unicode.IsControl) >= 0:
+		return "", errors.New("broadcast is not valid UTF-8 text")
+	}
+	return broadcast, nil
+}
+
+// transportSafe cuts a client string for an error message.
+func transportSafe(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
+}
+
+// allocateHandler serves GET /cluster/allocate: the best nodes for a new
+// session, with a signed ticket. A leaf asks its root; 503 when it reaches
+// none or no node is healthy, 400 for a bad query.
+func (n *Node) allocateHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		broadcast, err := parseAllocateQuery(r.URL.RawQuery, n.opts.Limits.MaxPathLength)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), n.opts.EstablishTimeout)
+		defer cancel()
+		a, err := n.allocate(ctx, broadcast, "", n.opts.Allocation.CandidateLimit)
+		if err != nil {
+			http.Error(w, "cannot allocate: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		if len(a.Candidates) == 0 {
+			http.Error(w, "cannot allocate: no healthy node", http.StatusServiceUnavailable)
+			return
+		}
+		n.metrics.allocations.Add(1)
+		resp := AllocateResponse{Ticket: a.Ticket, Expires: a.Expires, Candidates: make([]AllocatedNode, 0, len(a.Candidates))}
+		for _, c := range a.Candidates {
+			resp.Candidates = append(resp.Candidates, AllocatedNode{ID: c.NodeID, URL: c.URL, LoadStatus: loadStatus(c.Load)})
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		_ = json.NewEncoder(w).Encode(resp)
 	})
 }

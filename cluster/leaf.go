@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -33,14 +34,21 @@ type rootLink struct {
 	n   *Node
 	url string
 
-	mu       sync.Mutex
-	state    rootLinkState
-	rootID   string
-	lastAck  time.Time
-	lastErr  error
-	snd      *sender // nil unless connected
-	nextID   uint64
-	pending  map[uint64]chan []proto.Candidate
+	mu      sync.Mutex
+	state   rootLinkState
+	rootID  string
+	lastAck time.Time
+	lastErr error
+	snd     *sender // nil unless connected
+	nextID  uint64
+	pending map[uint64]chan []proto.Candidate
+	allocs  map[uint64]chan proto.Allocation
+	// ticketKey verifies the allocation tickets this root signs.
+	ticketKey ed25519.PublicKey
+	// heartbeat round trip: when seq sentSeq went out, and the last RTT
+	sentSeq  uint64
+	sentAt   time.Time
+	rtt      time.Duration
 	watchers map[uint64]*rootWatch
 	lists    map[uint64]*sourceListing // WatchPaths by request id
 }
@@ -129,7 +137,12 @@ func (l *rootLink) serve(conn transport.Session, str transport.Stream, r *wire.R
 	}
 	l.mu.Lock()
 	l.state, l.rootID, l.lastAck, l.lastErr, l.snd = rootConnected, welcome.NodeID, time.Now(), nil, snd
+	l.ticketKey = nil
+	if len(welcome.TicketKey) == ed25519.PublicKeySize {
+		l.ticketKey = ed25519.PublicKey(welcome.TicketKey)
+	}
 	l.pending = make(map[uint64]chan []proto.Candidate)
+	l.allocs = make(map[uint64]chan proto.Allocation)
 	l.watchers = make(map[uint64]*rootWatch)
 	l.lists = make(map[uint64]*sourceListing)
 	for _, sl := range ls.forLinkLocked(l) {
@@ -173,7 +186,18 @@ func (l *rootLink) serve(conn transport.Session, str transport.Stream, r *wire.R
 		case proto.HeartbeatAck:
 			l.mu.Lock()
 			l.lastAck = time.Now()
+			if m.Seq == l.sentSeq {
+				l.rtt = l.lastAck.Sub(l.sentAt)
+			}
 			l.mu.Unlock()
+		case proto.Allocation:
+			l.mu.Lock()
+			ch := l.allocs[m.RequestID]
+			delete(l.allocs, m.RequestID)
+			l.mu.Unlock()
+			if ch != nil {
+				ch <- m
+			}
 		case proto.Result:
 			l.mu.Lock()
 			ch := l.pending[m.RequestID]
@@ -228,7 +252,10 @@ func (l *rootLink) heartbeat(ctx context.Context, snd *sender) error {
 			return fmt.Errorf("root silent for %v", since.Round(time.Millisecond))
 		}
 		seq++
-		snd.send(proto.Heartbeat{Seq: seq, Load: l.n.opts.Load()})
+		l.mu.Lock()
+		l.sentSeq, l.sentAt = seq, time.Now()
+		l.mu.Unlock()
+		snd.send(proto.Heartbeat{Seq: seq, Load: l.n.load()})
 	}
 }
 
@@ -236,10 +263,13 @@ func (l *rootLink) heartbeat(ctx context.Context, snd *sender) error {
 func (l *rootLink) setDisconnected(err error) {
 	l.mu.Lock()
 	l.state, l.lastErr, l.snd = rootDisconnected, err, nil
-	pending, watchers, lists := l.pending, l.watchers, l.lists
-	l.pending, l.watchers, l.lists = nil, nil, nil
+	pending, allocs, watchers, lists := l.pending, l.allocs, l.watchers, l.lists
+	l.pending, l.allocs, l.watchers, l.lists = nil, nil, nil, nil
 	l.mu.Unlock()
 	for _, ch := range pending {
+		close(ch)
+	}
+	for _, ch := range allocs {
 		close(ch)
 	}
 	for _, w := range watchers {
@@ -327,6 +357,13 @@ func (l *rootLink) lookup(ctx context.Context, path string, w *rootWatch) ([]pro
 // leaf could not reach lacks its broadcasts; the answer must not depend on
 // which root is asked). On a root, the directory answers directly.
 func (n *Node) lookup(ctx context.Context, path string, w *rootWatch) ([]proto.Candidate, func(), error) {
+	start := time.Now()
+	c, stop, err := n.lookupRoots(ctx, path, w)
+	n.metrics.observeLookup(time.Since(start), err)
+	return c, stop, err
+}
+
+func (n *Node) lookupRoots(ctx context.Context, path string, w *rootWatch) ([]proto.Candidate, func(), error) {
 	if len(path) > n.opts.Limits.MaxPathLength {
 		return nil, func() {}, nil // never announced in the cluster either
 	}

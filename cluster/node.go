@@ -9,6 +9,7 @@ package cluster
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -143,6 +144,12 @@ type Node struct {
 	peers *peerPool
 
 	draining       atomic.Bool
+	overloaded     atomic.Bool
+	sampleMu       sync.Mutex
+	lastLoad       atomic.Pointer[proto.Load]
+	metrics        nodeMetrics
+	redirectMu     sync.Mutex
+	redirectCache  map[string]redirectEntry // by session path
 	peerSubscribes atomic.Int64
 	controlSent    atomic.Int64 // bytes written on control streams, both roles
 }
@@ -173,6 +180,12 @@ func New(opts Options) (*Node, error) {
 	if l := &opts.Limits; l.MaxPathLength <= 0 || l.MaxPathLength > proto.MaxPathLen {
 		l.MaxPathLength = proto.MaxPathLen
 	}
+	if opts.Allocation.TicketTTL <= 0 {
+		opts.Allocation.TicketTTL = defaultTicketTTL
+	}
+	if opts.Allocation.CandidateLimit <= 0 {
+		opts.Allocation.CandidateLimit = defaultCandidateLimit
+	}
 	if opts.Limits.ForgetOfflineAfter <= 0 {
 		opts.Limits.ForgetOfflineAfter = DefaultForgetOfflineAfter
 	}
@@ -202,6 +215,8 @@ func New(opts Options) (*Node, error) {
 		remotes:   make(map[string]*remote),
 		served:    make(map[transport.Session]netip.Addr),
 		servedIPs: make(map[netip.Addr]int),
+
+		redirectCache: make(map[string]redirectEntry),
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.peers = newPeerPool(n)
@@ -215,8 +230,11 @@ func New(opts Options) (*Node, error) {
 
 	opts.Listener.HandleALPN(proto.ALPN, n.serveConn)
 	opts.Listener.HandleHTTP("/cluster", n.statusHandler())
+	opts.Listener.HandleHTTP("/cluster/allocate", n.allocateHandler())
 	opts.Origin.SetResolver(n)
 
+	n.sampleLoad()
+	n.spawn(n.runLoadSampler)
 	n.spawn(n.watchLocal)
 	n.spawn(n.listings.run)
 	if n.root != nil {
@@ -278,7 +296,12 @@ func (n *Node) Close() {
 
 // welcome is this node's answer to an accepted HELLO.
 func (n *Node) welcome() proto.Welcome {
+	var key []byte
+	if n.root != nil {
+		key = n.root.ticketKey.Public().(ed25519.PublicKey)
+	}
 	return proto.Welcome{
+		TicketKey:         key,
 		NodeID:            n.opts.ID,
 		HeartbeatInterval: n.opts.HeartbeatInterval,
 		SuspectThreshold:  uint64(n.opts.SuspectThreshold),
@@ -320,6 +343,10 @@ func (n *Node) watchLocal() {
 			continue
 		}
 		n.mu.Lock()
+		if a.Active && n.Draining() {
+			n.mu.Unlock()
+			continue // withdrawn from the cluster: served here only until the publisher moves
+		}
 		if a.Active {
 			n.local[a.Path] = true
 		} else {

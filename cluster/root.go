@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -20,9 +21,13 @@ type rootServer struct {
 	n   *Node
 	dir *Directory
 
+	ticketKey ed25519.PrivateKey // signs allocation tickets
+
 	mu        sync.Mutex
 	conns     map[string]*memberConn // by node id
 	selfEpoch uint64
+	pending   map[uint64]pendingTicket // issued tickets by id
+	pendingBy map[string]int           // of them, per first candidate
 }
 
 // memberConn is one leaf's live control connection.
@@ -44,8 +49,11 @@ func newRootServer(n *Node) *rootServer {
 			ForgetOfflineAfter:        n.opts.Limits.ForgetOfflineAfter,
 			MaxAnnouncementsPerMember: n.opts.Limits.MaxAnnouncements,
 		}),
-		conns: make(map[string]*memberConn),
+		conns:     make(map[string]*memberConn),
+		pending:   make(map[uint64]pendingTicket),
+		pendingBy: make(map[string]int),
 	}
+	_, r.ticketKey, _ = ed25519.GenerateKey(nil) // crypto/rand; cannot fail
 	if n.opts.URL != "" {
 		r.selfEpoch, _ = r.dir.Join(n.opts.ID, n.opts.URL, n.incarnation) // the first member: within any bound
 	}
@@ -66,8 +74,9 @@ func (r *rootServer) run() {
 		case <-t.C:
 		}
 		if r.selfEpoch != 0 {
-			r.dir.Heartbeat(r.n.opts.ID, r.selfEpoch, r.n.opts.Load())
+			r.dir.Heartbeat(r.n.opts.ID, r.selfEpoch, r.n.load())
 		}
+		r.expireTickets(time.Now())
 		for _, d := range r.dir.Tick() {
 			r.mu.Lock()
 			mc := r.conns[d.ID]
@@ -259,6 +268,15 @@ func (r *rootServer) readLoop(a *accepted, snd *sender, epoch uint64, watches ma
 				stop()
 				delete(watches, m.RequestID)
 			}
+		case proto.Allocate:
+			if len(m.Broadcast) > lim.MaxPathLength {
+				m.Broadcast = "" // never announced: allocate as for an unknown broadcast
+			}
+			a := r.allocate(m.Broadcast, m.Exclude, int(min(m.Limit, uint64(proto.MaxCandidates))))
+			a.RequestID = m.RequestID
+			snd.send(a)
+		case proto.Redeem:
+			r.redeem(m.TicketID)
 		default:
 			return fmt.Errorf("%w: unexpected message type 0x%x from a leaf", proto.ErrMalformed, uint64(m.Type()))
 		}
