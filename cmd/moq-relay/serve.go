@@ -224,7 +224,14 @@ func startCluster(cfg *config.Config, ln *transport.Listener, srv *relay.Server,
 	return cluster.New(cluster.Options{
 		AcceptToken: acceptToken,
 		NodeHosts:   c.NodeHosts,
-		Insecure:    c.Insecure,
+		Routing: cluster.Routing{
+			CPUPercent:  c.Routing.CPUThreshold,
+			EgressMbps:  c.Routing.BandwidthThreshold,
+			Subscribers: uint64(c.Routing.SubscriberThreshold),
+			Hysteresis:  c.Routing.Hysteresis,
+		},
+		Allocation: cluster.Allocation{TicketTTL: c.Allocation.TicketTTL.Std(), CandidateLimit: c.Allocation.CandidateLimit},
+		Insecure:   c.Insecure,
 		Limits: cluster.Limits{
 			MaxConnections:       c.Limits.MaxConnections,
 			MaxConnectionsPerIP:  c.Limits.MaxConnectionsPerIP,
