@@ -60,9 +60,10 @@ func codeName(c uint32) string {
 type dialer struct {
 	hello            proto.Hello // NodeID, URL, Token of this node
 	handshakeTimeout time.Duration
-	idleTimeout      time.Duration    // 0: transport default; keepalive at a third of it
-	rootCAs          *x509.CertPool   // mTLS: verify nodes against it, whatever the scheme
-	cert             *tls.Certificate // mTLS: presented to the node dialed
+	idleTimeout      time.Duration       // 0: transport default; keepalive at a third of it
+	rootCAs          *x509.CertPool      // mTLS: verify nodes against it, whatever the scheme
+	cert             *tls.Certificate    // mTLS: presented to the node dialed
+	counters         *transport.Counters // the listener's: a node's load counts both directions of its links
 }
 
 // dial connects to the node at rawURL, sends Hello with purpose and waits for
@@ -73,7 +74,7 @@ func (d *dialer) dial(ctx context.Context, rawURL string, purpose proto.Purpose)
 	if err != nil {
 		return nil, nil, nil, none, fmt.Errorf("parse node url %q: %w", rawURL, err)
 	}
-	opts := transport.DialOptions{Protocols: []string{proto.ALPN}, HandshakeTimeout: d.handshakeTimeout, IdleTimeout: d.idleTimeout}
+	opts := transport.DialOptions{Protocols: []string{proto.ALPN}, HandshakeTimeout: d.handshakeTimeout, IdleTimeout: d.idleTimeout, Counters: d.counters}
 	if d.cert != nil {
 		opts.Certificates = []tls.Certificate{*d.cert}
 	}

@@ -207,9 +207,10 @@ func New(opts Options) (*Node, error) {
 		opts:        opts,
 		log:         opts.Logger.With(zap.String("node", opts.ID)),
 		incarnation: incarnation,
-		dialer:      &dialer{hello: hello, handshakeTimeout: opts.EstablishTimeout, rootCAs: opts.RootCAs, cert: opts.ClientCert},
+		dialer: &dialer{hello: hello, handshakeTimeout: opts.EstablishTimeout, rootCAs: opts.RootCAs, cert: opts.ClientCert,
+			counters: opts.Listener.Counters()},
 		peerDialer: &dialer{hello: hello, handshakeTimeout: opts.EstablishTimeout,
-			idleTimeout: 3 * opts.HealthCheckInterval, rootCAs: opts.RootCAs, cert: opts.ClientCert},
+			idleTimeout: 3 * opts.HealthCheckInterval, rootCAs: opts.RootCAs, cert: opts.ClientCert, counters: opts.Listener.Counters()},
 		nodeHosts: hosts,
 		local:     make(map[string]bool),
 		remotes:   make(map[string]*remote),
@@ -369,7 +370,7 @@ func (n *Node) watchLocal() {
 
 // serveConn is the listener's handler for the cluster ALPN.
 func (n *Node) serveConn(ctx context.Context, qc *quic.Conn) {
-	conn := transport.WrapQUIC(qc)
+	conn := n.opts.Listener.WrapQUIC(qc)
 	log := n.log.With(zap.Stringer("remote", conn.RemoteAddr()))
 	if err := n.track(conn); err != nil {
 		code := uint32(proto.CodeLimit)
