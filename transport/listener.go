@@ -235,7 +235,7 @@ func (l *Listener) tlsConfigForClient(hello *tls.ClientHelloInfo) (*tls.Config, 
 		return &tls.Config{
 			MinVersion:     tls.VersionTLS13,
 			NextProtos:     l.opts.ClientAuthALPNs,
-			GetCertificate: l.opts.Certs.getCertificate,
+			GetCertificate: l.opts.Certs.getDefaultCertificate,
 			ClientAuth:     tls.RequireAndVerifyClientCert,
 			ClientCAs:      l.opts.ClientCAs,
 		}, nil

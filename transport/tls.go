@@ -230,6 +230,13 @@ func coversExactly(leaf *x509.Certificate, name string) bool {
 	return false
 }
 
+// getDefaultCertificate serves the default whatever the name. Under mTLS
+// between cluster nodes the default is the certificate from the cluster CA,
+// the one peers verify, while a named one may be from a public CA.
+func (s *CertStore) getDefaultCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return &s.cur.Load().TLS, nil
+}
+
 func (s *CertStore) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	if hello == nil {
 		return &s.cur.Load().TLS, nil

@@ -3,14 +3,17 @@ package transport
 import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"io"
 	"io/fs"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -648,4 +651,68 @@ func TestListenerServesCertificateBySNI(t *testing.T) {
 		}
 	}
 	http.DefaultClient.CloseIdleConnections()
+}
+
+// Under mTLS between nodes (a protocol in ClientAuthALPNs) the default
+// certificate, from the cluster CA, is served whatever the name asked for:
+// a named certificate may be from a public CA that peers do not trust.
+// Other protocols asking for the same name get the named one.
+func TestMutualTLSServesTheDefault(t *testing.T) {
+	const clusterALPN = "moq-cluster-test"
+	def, named := testCert(t), newCert(t, "euc.cdn.example.test")
+	client := clientCert(t)
+	cas := x509.NewCertPool()
+	cas.AddCert(client.Leaf)
+	store := NewCertStore(def)
+	store.SetNamed([]*Certificate{named})
+	l := listen(t, ListenOptions{Certs: store, ClientCAs: cas, ClientAuthALPNs: []string{clusterALPN}})
+	for _, tt := range []struct {
+		alpn string
+		want *Certificate
+	}{
+		{clusterALPN, def},
+		{serverProtocols[0], named},
+	} {
+		conf := &tls.Config{
+			MinVersion: tls.VersionTLS13, ServerName: "euc.cdn.example.test", NextProtos: []string{tt.alpn},
+			InsecureSkipVerify: true, Certificates: []tls.Certificate{client.TLS},
+		}
+		conn, err := quic.DialAddr(testCtx(t), l.UDPAddr().String(), conf, nil)
+		if err != nil {
+			t.Fatalf("dial over %s: %v", tt.alpn, err)
+		}
+		got := conn.ConnectionState().TLS.PeerCertificates[0]
+		_ = conn.CloseWithError(0, "")
+		if !got.Equal(tt.want.Leaf) {
+			t.Errorf("over %s asking for euc.cdn.example.test: served %v, want %v", tt.alpn, got.DNSNames, tt.want.Leaf.DNSNames)
+		}
+	}
+}
+
+// clientCert is a self-signed certificate usable for client auth.
+func clientCert(t *testing.T) *Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(7),
+		Subject:               pkix.Name{CommonName: "node-1"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Certificate{TLS: tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, Leaf: leaf}
 }
