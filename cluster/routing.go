@@ -70,7 +70,9 @@ func (n *Node) Admit(path, rawQuery string) Admission {
 	if !draining && !n.overloaded.Load() {
 		return Admission{}
 	}
-	target := n.RedirectURL(path, rawQuery)
+	// Draining, any other node will do (allocation puts those under their
+	// thresholds first); overloaded, only one under its thresholds.
+	target := n.redirectURL(path, rawQuery, !draining)
 	if target == "" {
 		if !draining {
 			n.metrics.overloadServed.Add(1)
@@ -124,10 +126,12 @@ func (n *Node) Draining() bool { return n.draining.Load() }
 // honours even if it is over its thresholds by then. Empty when there is
 // none. Answers are cached per path for a heartbeat interval, so draining
 // many sessions asks the root once per path.
-func (n *Node) RedirectURL(path, rawQuery string) string {
+func (n *Node) RedirectURL(path, rawQuery string) string { return n.redirectURL(path, rawQuery, false) }
+
+func (n *Node) redirectURL(path, rawQuery string, underThresholds bool) string {
 	path = strings.Trim(path, "/")
 	a, ok := n.redirectAllocation(path)
-	if !ok || len(a.Candidates) == 0 {
+	if !ok || len(a.Candidates) == 0 || (underThresholds && a.Candidates[0].Load.Overloaded) {
 		return ""
 	}
 	u, err := url.Parse(a.Candidates[0].URL)

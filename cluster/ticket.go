@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -115,11 +116,4 @@ func decodeTicket(p []byte) (ticket, error) {
 }
 
 // names reports whether the ticket was issued for node id.
-func (t ticket) names(id string) bool {
-	for _, n := range t.Nodes {
-		if n == id {
-			return true
-		}
-	}
-	return false
-}
+func (t ticket) names(id string) bool { return slices.Contains(t.Nodes, id) }

@@ -52,6 +52,13 @@ type Options struct {
 	NodeHosts []string
 	Insecure  bool
 	Limits    cluster.Limits
+	// NoURL starts a root that advertises no URL, so it is not a member of
+	// its own directory (nothing can be pulled from it or allocated to it).
+	NoURL bool
+	// Routing, Allocation and Load as in cluster.Options.
+	Routing    cluster.Routing
+	Allocation cluster.Allocation
+	Load       func() proto.Load
 	// Cert is the node's certificate (default: a generated self-signed
 	// one). With RootCAs, nodes use mTLS: Cert is also the node's client
 	// certificate and the listener requires one on the cluster ALPN.
@@ -106,7 +113,10 @@ func Start(t testing.TB, o Options) *Node {
 		o.NodeHosts = []string{"127.0.0.1"}
 	}
 	n := &Node{Relay: r}
-	if o.URL == "" {
+	switch {
+	case o.NoURL:
+		o.URL = ""
+	case o.URL == "":
 		o.URL = n.NodeURL()
 	}
 	c, err := cluster.New(cluster.Options{
@@ -118,6 +128,9 @@ func Start(t testing.TB, o Options) *Node {
 		NodeHosts:         o.NodeHosts,
 		Insecure:          o.Insecure,
 		Limits:            o.Limits,
+		Routing:           o.Routing,
+		Allocation:        o.Allocation,
+		Load:              o.Load,
 		RootCAs:           o.RootCAs,
 		ClientCert:        clientCert(o),
 		Listener:          r.Listener,
