@@ -100,8 +100,9 @@ func runServe(cmd *cobra.Command, configPath string) error {
 		MaxAnnounceRate:  cfg.Limits.MaxAnnounceRate,
 		Logger:           log.Named("relay"),
 	})
+	var node *cluster.Node
 	if cfg.Cluster.Enabled() {
-		node, err := startCluster(cfg, ln, srv, sessCfg, authn, nodeCAs, log.Named("cluster"))
+		node, err = startCluster(cfg, ln, srv, sessCfg, authn, nodeCAs, log.Named("cluster"))
 		if err != nil {
 			srv.Close()
 			return err
@@ -109,6 +110,15 @@ func runServe(cmd *cobra.Command, configPath string) error {
 		defer node.Close()
 		ln.AddReadyCheck("cluster", node.Ready)
 	}
+	reg := newMetricsRegistry(metricsSource{relay: srv, bytes: ln.Counters(), node: node,
+		cache: sessCfg.Track.Budget, cacheLimit: cfg.Limits.MaxCacheBytes})
+	var drain func() // POST /drain: nil answers 501 until the drain is wired here
+	stopAdmin, err := startAdmin(cfg.Metrics.Bind, reg, drain, log.Named("admin"))
+	if err != nil {
+		srv.Close()
+		return err
+	}
+	defer stopAdmin()
 	log.Info("relay listening",
 		zap.Stringer("udp", ln.UDPAddr()),
 		zap.Stringer("tcp", ln.TCPAddr()),
