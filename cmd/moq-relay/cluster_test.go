@@ -248,6 +248,11 @@ type nodeStatus struct {
 		State       string    `json:"state"`
 		LastHeard   time.Time `json:"last_heard"`
 		Broadcasts  int       `json:"broadcasts"`
+		Load        struct {
+			Subscribers uint64 `json:"subscribers"`
+			Overloaded  bool   `json:"overloaded"`
+			Draining    bool   `json:"draining"`
+		} `json:"load"`
 	} `json:"members"`
 	DirectorySize    int      `json:"directory_size"`
 	LocalBroadcasts  []string `json:"local_broadcasts"`
