@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -47,8 +49,21 @@ type Options struct {
 	// second's worth when that is 0); a session over it is closed with
 	// wire.CodeLimit. 0: no cap.
 	MaxAnnounceRate int
-	Logger          *zap.Logger
+	// Admit, when set, is asked about each new client session once it is
+	// authenticated, with its request path and raw query: a non-empty
+	// redirect sends the session there instead of serving it (GOAWAY where
+	// its version has it, see Server.Drain), and reason says why in the
+	// log. Sessions already open are never asked again.
+	Admit func(path, rawQuery string) (redirect, reason string)
+	// RedirectGrace is how long a session sent GOAWAY on arrival may stay
+	// before the server closes it (the client is expected to leave first).
+	// 0 means DefaultRedirectGrace.
+	RedirectGrace time.Duration
+	Logger        *zap.Logger
 }
+
+// DefaultRedirectGrace is Options.RedirectGrace's default.
+const DefaultRedirectGrace = 5 * time.Second
 
 // Server runs the relay.
 type Server struct {
@@ -61,17 +76,38 @@ type Server struct {
 	wg     sync.WaitGroup
 
 	mu       sync.Mutex
-	sessions map[moqt.Session]struct{}
-	admitted int            // sessions counted against the caps
-	perIP    map[string]int // admitted sessions by remote IP
+	sessions map[moqt.Session]sessionInfo // served sessions
+	bounced  map[moqt.Session]struct{}    // redirected on arrival, in their grace
+	admitted int                          // sessions counted against the caps
+	perIP    map[string]int               // admitted sessions by remote IP
 	stats    Stats
+
+	// Once draining, every new session is redirected, and drained is
+	// closed when the last served session has gone.
+	draining      bool
+	drainRedirect func(path, rawQuery string) string
+	drained       chan struct{}
+	drainedClosed bool
+}
+
+// sessionInfo is what a served session asked for, kept for its GOAWAY,
+// and where Drain sent it.
+type sessionInfo struct {
+	path, rawQuery string
+	redirect       string
 }
 
 // Stats counts sessions for observability and tests.
 type Stats struct {
 	Active   int
 	Accepted uint64
-	Rejected uint64
+	Rejected uint64 // refused: limits, handshake or auth failures, draining with nowhere to send them
+	// Redirects counts new sessions sent to another node (by Options.Admit
+	// or while draining), with GOAWAY or a close reason naming the URL.
+	Redirects uint64
+	// GoAways counts GOAWAY messages sent, to new and open sessions.
+	GoAways  uint64
+	Draining bool
 	// Open counts the open sessions by binding and negotiated version.
 	Open map[SessionClass]int
 	// Client sessions' frames, dropped groups and served subscriptions
@@ -106,8 +142,10 @@ func New(opts Options) *Server {
 		log:      opts.Logger,
 		ctx:      ctx,
 		cancel:   cancel,
-		sessions: make(map[moqt.Session]struct{}),
+		sessions: make(map[moqt.Session]sessionInfo),
+		bounced:  make(map[moqt.Session]struct{}),
 		perIP:    make(map[string]int),
+		drained:  make(chan struct{}),
 	}
 }
 
@@ -153,6 +191,7 @@ func (s *Server) Stats() Stats {
 	defer s.mu.Unlock()
 	st := s.stats
 	st.Active = len(s.sessions)
+	st.Draining = s.draining
 	st.Open = make(map[SessionClass]int)
 	for sess := range s.sessions {
 		st.Open[SessionClass{Transport: sess.Transport().Kind(), Version: sess.Version()}]++
@@ -180,19 +219,182 @@ func (s *Server) Serve() error {
 }
 
 // Close stops accepting, closes every session and waits for them to end.
+// After Drain, the close reason names where each session should go.
 func (s *Server) Close() error {
 	s.cancel()
 	s.mu.Lock()
-	sessions := make([]moqt.Session, 0, len(s.sessions))
-	for sess := range s.sessions {
-		sessions = append(sessions, sess)
+	sessions := make(map[moqt.Session]sessionInfo, len(s.sessions))
+	for sess, info := range s.sessions {
+		sessions[sess] = info
+	}
+	bounced := make([]moqt.Session, 0, len(s.bounced))
+	for sess := range s.bounced {
+		bounced = append(bounced, sess)
 	}
 	s.mu.Unlock()
-	for _, sess := range sessions {
+	for sess, info := range sessions {
+		reason := "server shutting down"
+		if info.redirect != "" {
+			reason += "; " + redirectReason(info.redirect)
+		}
+		sess.CloseWithError(wire.CodeGoingAway, reason)
+	}
+	for _, sess := range bounced {
 		sess.CloseWithError(wire.CodeGoingAway, "server shutting down")
 	}
 	s.wg.Wait()
 	return nil
+}
+
+// Drain stops serving new sessions and asks the open ones to leave. From
+// now on every new session is sent to redirect(path, rawQuery): GOAWAY
+// where its version has it, else closed with code 33 (going away) and a
+// reason naming the URL; closed with reason "draining" when redirect
+// returns "" or is nil. Every open session that can take GOAWAY gets one
+// with redirect(its path, its query) (an empty URI when there is none:
+// reconnect later); sessions without GOAWAY (moq-lite-03) stay until Close,
+// whose reason then names the URL. Drained reports when none is left.
+// Later calls do nothing.
+func (s *Server) Drain(redirect func(path, rawQuery string) string) {
+	if redirect == nil {
+		redirect = func(string, string) string { return "" }
+	}
+	s.mu.Lock()
+	if s.draining || s.ctx.Err() != nil {
+		s.mu.Unlock()
+		return
+	}
+	s.draining = true
+	s.drainRedirect = redirect
+	open := make(map[moqt.Session]sessionInfo, len(s.sessions))
+	for sess, info := range s.sessions {
+		open[sess] = info
+	}
+	s.checkDrainedLocked()
+	// Sending GOAWAY waits for the peer to allow a stream: one goroutine
+	// per session, owned by the server (Close waits for them). Added under
+	// the lock, so never after Close began waiting.
+	s.wg.Add(len(open))
+	s.mu.Unlock()
+	s.log.Info("draining", zap.Int("sessions", len(open)))
+	for sess, info := range open {
+		go func() {
+			defer s.wg.Done()
+			to := redirect(info.path, info.rawQuery)
+			s.mu.Lock()
+			if cur, ok := s.sessions[sess]; ok {
+				cur.redirect = to // for Close's reason, without asking again
+				s.sessions[sess] = cur
+			}
+			s.mu.Unlock()
+			if err := s.sendGoAway(sess, to); err != nil {
+				s.log.Debug("no GOAWAY for an open session", zap.String("version", sess.Version()), transport.LogError(err))
+			}
+		}()
+	}
+}
+
+// Drained is closed once Drain was called and no served session is left.
+func (s *Server) Drained() <-chan struct{} { return s.drained }
+
+// checkDrainedLocked closes drained when draining and empty; s.mu is held.
+func (s *Server) checkDrainedLocked() {
+	if s.draining && len(s.sessions) == 0 && !s.drainedClosed {
+		s.drainedClosed = true
+		close(s.drained)
+	}
+}
+
+// sendGoAway sends GOAWAY with uri when the session's version has it.
+func (s *Server) sendGoAway(sess moqt.Session, uri string) error {
+	g, ok := sess.(moqt.GoAwaySender)
+	if !ok {
+		return fmt.Errorf("relay: GOAWAY in %s: %w", sess.Version(), moqt.ErrUnsupported)
+	}
+	if err := g.GoAway(uri); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.stats.GoAways++
+	s.mu.Unlock()
+	return nil
+}
+
+// admission decides whether a new session is served here; when not, it
+// says where to send it ("" while draining: nowhere) and why.
+func (s *Server) admission(path, rawQuery string) (redirect, reason string, serve bool) {
+	s.mu.Lock()
+	draining, drainRedirect := s.draining, s.drainRedirect
+	s.mu.Unlock()
+	if draining {
+		return drainRedirect(path, rawQuery), "draining", false
+	}
+	if s.opts.Admit != nil {
+		if redirect, reason := s.opts.Admit(path, rawQuery); redirect != "" {
+			return redirect, reason, false
+		}
+	}
+	return "", "", true
+}
+
+// redirectSession sends a new session elsewhere instead of serving it:
+// with GOAWAY, closing it once the client left or after the grace; else
+// closed at once with code 33 (going away) and a reason naming the URL
+// ("draining" when there is none). What it publishes is never taken in.
+func (s *Server) redirectSession(sess moqt.Session, to, reason string, log *zap.Logger) {
+	s.mu.Lock()
+	if to != "" {
+		s.stats.Redirects++
+	} else {
+		s.stats.Rejected++
+	}
+	s.bounced[sess] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.bounced, sess)
+		s.mu.Unlock()
+	}()
+	if to == "" {
+		log.Info("session refused: draining")
+		sess.CloseWithError(wire.CodeGoingAway, "draining")
+		<-sess.Done()
+		return
+	}
+	// The log names the node, not the query (it may carry a token).
+	host := to
+	if u, err := url.Parse(to); err == nil && u.Host != "" {
+		host = u.Host
+	}
+	err := s.sendGoAway(sess, to)
+	log.Info("session redirected", transport.LogString("to", host), transport.LogString("reason", reason), zap.Bool("goaway", err == nil))
+	if err != nil {
+		sess.CloseWithError(wire.CodeGoingAway, redirectReason(to))
+		<-sess.Done()
+		return
+	}
+	grace := s.opts.RedirectGrace
+	if grace <= 0 {
+		grace = DefaultRedirectGrace
+	}
+	timer := time.NewTimer(grace)
+	defer timer.Stop()
+	select {
+	case <-sess.Done():
+		return
+	case <-timer.C:
+	case <-s.ctx.Done():
+	}
+	sess.CloseWithError(wire.CodeGoingAway, redirectReason(to))
+	<-sess.Done()
+}
+
+// redirectReason is the close reason that sends a client to target,
+// without the query: the client keeps its own (token), a token and a
+// ticket could overflow the 512-byte reason, and reasons get logged.
+func redirectReason(target string) string {
+	base, _, _ := strings.Cut(target, "?")
+	return "redirect to " + base
 }
 
 func (s *Server) handle(conn transport.Session) {
@@ -218,12 +420,17 @@ func (s *Server) handle(conn transport.Session) {
 	cfg.ScopeByPath = true
 	cfg.Logger = log
 	authz := cfg.Authorizer
-	if s.opts.Authenticate != nil {
-		cfg.Authenticate = func(path, query string) (moqt.Authorizer, error) {
-			a, err := s.opts.Authenticate(path, query)
-			authz = a
-			return a, err
+	// The dialect calls Authenticate once it knows the session's path and
+	// query (raw QUIC: from SETUP); the query is kept for admission and GOAWAY.
+	var rawQuery string
+	cfg.Authenticate = func(path, query string) (moqt.Authorizer, error) {
+		rawQuery = query
+		if s.opts.Authenticate == nil {
+			return authz, nil
 		}
+		a, err := s.opts.Authenticate(path, query)
+		authz = a
+		return a, err
 	}
 
 	ctx, cancel := context.WithTimeout(s.ctx, s.opts.HandshakeTimeout)
@@ -238,9 +445,20 @@ func (s *Server) handle(conn transport.Session) {
 		return
 	}
 	log = log.With(zap.String("version", sess.Version()), transport.LogString("path", "/"+sess.Path()))
-	if !s.track(sess) {
+	if to, reason, serve := s.admission(sess.Path(), rawQuery); !serve {
+		s.redirectSession(sess, to, reason, log)
+		return
+	}
+	switch s.track(sess, sessionInfo{path: sess.Path(), rawQuery: rawQuery}) {
+	case trackClosed:
 		sess.CloseWithError(wire.CodeGoingAway, "server shutting down")
 		<-sess.Done()
+		return
+	case trackDraining: // Drain began since admission
+		s.mu.Lock()
+		to := s.drainRedirect(sess.Path(), rawQuery)
+		s.mu.Unlock()
+		s.redirectSession(sess, to, "draining", log)
 		return
 	}
 	defer s.untrack(sess)
@@ -262,21 +480,35 @@ func (s *Server) handle(conn transport.Session) {
 	log.Info("session closed", fields...)
 }
 
-func (s *Server) track(sess moqt.Session) bool {
+type trackResult int
+
+const (
+	tracked trackResult = iota
+	trackClosed
+	trackDraining
+)
+
+// track counts a session as served, unless the server closed or began
+// draining (decided under the lock, so Drain's GOAWAYs miss no session).
+func (s *Server) track(sess moqt.Session, info sessionInfo) trackResult {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ctx.Err() != nil {
-		return false
+		return trackClosed
 	}
-	s.sessions[sess] = struct{}{}
+	if s.draining {
+		return trackDraining
+	}
+	s.sessions[sess] = info
 	s.stats.Accepted++
-	return true
+	return tracked
 }
 
 func (s *Server) untrack(sess moqt.Session) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.sessions, sess)
+	s.checkDrainedLocked()
 }
 
 // ingest learns what the peer publishes and puts it into the node's origin

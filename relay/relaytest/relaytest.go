@@ -41,6 +41,9 @@ type Options struct {
 	ClientAuthALPNs []string
 	// Authenticate, as in relay.Options.
 	Authenticate func(path, query string) (moqt.Authorizer, error)
+	// Admit and RedirectGrace, as in relay.Options.
+	Admit         func(path, rawQuery string) (redirect, reason string)
+	RedirectGrace time.Duration
 	// MaxStreams caps each session's open streams of each direction
 	// (0: the transport default).
 	MaxStreams int64
@@ -85,6 +88,8 @@ func Start(t testing.TB, opts Options) *Relay {
 		MaxAnnouncements: opts.MaxAnnouncements,
 		MaxAnnounceRate:  opts.MaxAnnounceRate,
 		Authenticate:     opts.Authenticate,
+		Admit:            opts.Admit,
+		RedirectGrace:    opts.RedirectGrace,
 		Logger:           opts.Logger.Named("relay"),
 	})
 	served := make(chan error, 1)
