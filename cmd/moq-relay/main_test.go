@@ -168,7 +168,8 @@ func TestVersion(t *testing.T) {
 }
 
 // The binary serves raw QUIC and WebTransport on one UDP port and plain
-// HTTP on the same TCP port, logs sessions, and shuts down cleanly on SIGTERM.
+// HTTP on the same TCP port, logs sessions, and on SIGTERM drains (not
+// ready, GOAWAY to the open session) and exits 0 once the session left.
 func TestServeEndToEnd(t *testing.T) {
 	p := startRelay(t, []string{"MOQ_LOG_FORMAT=json"},
 		"serve", "--bind", "127.0.0.1:0", "--tls-generate", "localhost,127.0.0.1", "--log-level", "info")
@@ -203,8 +204,10 @@ func TestServeEndToEnd(t *testing.T) {
 	defer b.Close()
 	w, _ := b.CreateTrack("chat")
 	origin.Publish("alice", b, moqt.PublishOptions{})
+	goaway := make(chan string, 1)
 	pub, err := moqt.Connect(ctx, "https://127.0.0.1:"+port+"/room", moqt.ConnectOptions{
-		SessionConfig: moqt.SessionConfig{Origin: origin}, Fingerprints: [][32]byte{fp},
+		SessionConfig: moqt.SessionConfig{Origin: origin, OnGoaway: func(uri string) { goaway <- uri }},
+		Fingerprints:  [][32]byte{fp},
 	})
 	if err != nil {
 		t.Fatalf("publisher: %v", err)
@@ -255,6 +258,18 @@ func TestServeEndToEnd(t *testing.T) {
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
+	select {
+	case uri := <-goaway:
+		if uri != "" {
+			t.Errorf("a relay without a cluster sent GOAWAY to %q, want no URI", uri)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the open session heard no GOAWAY after SIGTERM")
+	}
+	if code, body := httpGet(t, "http://127.0.0.1:"+port+"/ready"); code != http.StatusServiceUnavailable || !strings.Contains(body, "draining") {
+		t.Errorf("/ready while draining: %d %q, want 503 naming draining", code, body)
+	}
+	pub.CloseWithError(0, "leaving as asked")
 	select {
 	case err := <-p.exit:
 		p.exit <- err // for the cleanup

@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
@@ -40,6 +42,10 @@ func bindServeFlags(cmd *cobra.Command) {
 }
 
 func runServe(cmd *cobra.Command, configPath string) error {
+	// SIGTERM drains (drain.go); main's context ends on SIGINT only.
+	sigterm := make(chan os.Signal, 2)
+	signal.Notify(sigterm, syscall.SIGTERM)
+	defer signal.Stop(sigterm)
 	cfg, warnings, err := config.Resolve(configPath, os.Environ(), cmd.Flags())
 	for _, w := range warnings {
 		fmt.Fprintln(os.Stderr, "moq-relay: warning:", w)
@@ -89,8 +95,17 @@ func runServe(cmd *cobra.Command, configPath string) error {
 	if err != nil {
 		return fmt.Errorf("auth: %w", err)
 	}
+	var node *cluster.Node
 	srv := relay.New(relay.Options{
-		Authenticate:     sessionAuth(authn),
+		Authenticate: sessionAuth(authn),
+		// node is set below, before the relay serves its first session.
+		Admit: func(path, rawQuery string) (string, string) {
+			if node == nil {
+				return "", ""
+			}
+			a := node.Admit(path, rawQuery)
+			return a.Redirect, a.Reason
+		},
 		Listener:         ln,
 		Session:          sessCfg,
 		HandshakeTimeout: cfg.Server.HandshakeTimeout.Std(),
@@ -100,7 +115,6 @@ func runServe(cmd *cobra.Command, configPath string) error {
 		MaxAnnounceRate:  cfg.Limits.MaxAnnounceRate,
 		Logger:           log.Named("relay"),
 	})
-	var node *cluster.Node
 	if cfg.Cluster.Enabled() {
 		node, err = startCluster(cfg, ln, srv, sessCfg, authn, nodeCAs, log.Named("cluster"))
 		if err != nil {
@@ -108,12 +122,15 @@ func runServe(cmd *cobra.Command, configPath string) error {
 			return err
 		}
 		defer node.Close()
+	}
+	drainer := newDrainer(srv, node, cfg.Server.DrainTimeout.Std(), log.Named("relay"))
+	ln.AddReadyCheck("node", drainer.ready) // first: a draining node says so
+	if node != nil {
 		ln.AddReadyCheck("cluster", node.Ready)
 	}
 	reg := newMetricsRegistry(metricsSource{relay: srv, bytes: ln.Counters(), node: node,
 		cache: sessCfg.Track.Budget, cacheLimit: cfg.Limits.MaxCacheBytes})
-	var drain func() // POST /drain: nil answers 501 until the drain is wired here
-	stopAdmin, err := startAdmin(cfg.Metrics.Bind, reg, drain, log.Named("admin"))
+	stopAdmin, err := startAdmin(cfg.Metrics.Bind, reg, drainer.request, log.Named("admin"))
 	if err != nil {
 		srv.Close()
 		return err
@@ -127,11 +144,7 @@ func runServe(cmd *cobra.Command, configPath string) error {
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve() }()
-	select {
-	case err = <-served:
-	case <-cmd.Context().Done():
-		log.Info("shutting down")
-	}
+	err = drainer.run(cmd.Context(), served, sigterm)
 	srv.Close()
 	return err
 }
