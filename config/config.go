@@ -63,8 +63,8 @@ type ServerConfig struct {
 	Bind string `toml:"bind"`
 	// QUIC connection timeouts; they sit here rather than under [server.tls]
 	// because they bound the whole connection, not just the certificate.
-	HandshakeTimeout Duration  `toml:"handshake_timeout"`
-	IdleTimeout      Duration  `toml:"idle_timeout"`
+	HandshakeTimeout Duration `toml:"handshake_timeout"`
+	IdleTimeout      Duration `toml:"idle_timeout"`
 	// DrainTimeout bounds a drain (SIGTERM): the node exits when its
 	// sessions are gone or this has passed.
 	DrainTimeout Duration  `toml:"drain_timeout"`
