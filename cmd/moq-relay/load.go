@@ -14,12 +14,15 @@ import (
 // and allocation compare between nodes.
 //
 //   - CPU is the process's, in permille of one core (1000 = one core busy,
-//     2000 = two), averaged since the previous heartbeat; not of the machine.
+//     2000 = two), not of the machine.
 //   - Egress and ingress are the bytes the node's sessions wrote to and read
-//     from their streams (transport.Counters: clients and, where the cluster
-//     counts them, node-to-node links), in kbit/s over the last
-//     loadWindow, so a burst moves the figure within a heartbeat and one
-//     quiet second does not zero it.
+//     from their streams (transport.Counters: clients and node-to-node
+//     links), in kbit/s.
+//
+// All are averaged over the last loadWindow: a burst moves the figures
+// within a heartbeat, one quiet second does not zero them, and the CPU
+// a node spends starting (a whole core for a moment) does not make it
+// refuse its first sessions as overloaded.
 //   - Subscribers are the track subscriptions served to clients now (peer
 //     links not included); sessions are the open client sessions.
 
@@ -31,9 +34,9 @@ const (
 
 // loadMeter measures this node's load; each call of load is one reading.
 type loadMeter struct {
-	cpu     *cpuMeter
-	egress  *rateMeter
-	ingress *rateMeter
+	cpu     *rateMeter // CPU nanoseconds
+	egress  *rateMeter // bytes
+	ingress *rateMeter // bytes
 	srv     *relay.Server
 }
 
@@ -46,43 +49,30 @@ func newLoadMeter(bytes *transport.Counters, srv *relay.Server) *loadMeter {
 	}
 }
 
+// newCPUMeter is a rateMeter of the process's CPU time in nanoseconds; see
+// cpuPermille.
+func newCPUMeter() *rateMeter {
+	return newRateMeter(loadWindow, loadSampleEvery, func() uint64 { return uint64(processCPU()) }, time.Now)
+}
+
+// cpuPermille reads a CPU meter in permille of one core: a nanosecond of
+// CPU per millisecond of wall time is one permille.
+func cpuPermille(m *rateMeter) uint64 { return uint64(m.perSecond() / 1e6) }
+
+// kbps reads a byte meter in kilobits per second.
+func kbps(m *rateMeter) uint64 { return uint64(m.perSecond() * 8 / 1000) }
+
 // load reads the measured fields; the cluster node fills the rest
 // (pending tickets, overloaded, draining).
 func (m *loadMeter) load() proto.Load {
 	st := m.srv.Stats()
 	return proto.Load{
-		CPUPermille: m.cpu.permille(),
-		EgressKbps:  m.egress.kbps(),
-		IngressKbps: m.ingress.kbps(),
+		CPUPermille: cpuPermille(m.cpu),
+		EgressKbps:  kbps(m.egress),
+		IngressKbps: kbps(m.ingress),
 		Subscribers: uint64(max(st.Subscriptions, 0)),
 		Sessions:    uint64(st.Active),
 	}
-}
-
-// cpuMeter reports the process's CPU use since the previous reading, in
-// permille of one core (not of the machine: a process keeping four cores
-// busy reads 4000).
-type cpuMeter struct {
-	mu   sync.Mutex
-	at   time.Time
-	used time.Duration
-}
-
-func newCPUMeter() *cpuMeter {
-	return &cpuMeter{at: time.Now(), used: processCPU()}
-}
-
-func (m *cpuMeter) permille() uint64 {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	now, used := time.Now(), processCPU()
-	wall := now.Sub(m.at)
-	busy := used - m.used
-	m.at, m.used = now, used
-	if wall <= 0 || busy <= 0 {
-		return 0
-	}
-	return uint64(busy * 1000 / wall)
 }
 
 // processCPU is the user and system CPU time the process has used.
@@ -94,12 +84,13 @@ func processCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// rateMeter turns a growing byte count into kbit/s over a sliding window.
-// It samples the count when read, keeping at most one sample per every, so
-// no goroutine runs for it: the rate is the growth from the newest sample
-// at or before the window's start (the first sample while the meter is
-// younger than the window, or the last one when readings are further apart
-// than the window) to now.
+// rateMeter turns a growing count into a rate per second over a sliding
+// window. It samples the count when read, keeping at most one sample per
+// every, so no goroutine runs for it: the rate is the growth from the newest
+// sample at or before the window's start to now, over that time, and over
+// the whole window while the meter is younger than it (nothing was counted
+// before). Readings further apart than the window average over the time
+// between them.
 type rateMeter struct {
 	window, every time.Duration
 	read          func() uint64
@@ -120,7 +111,7 @@ func newRateMeter(window, every time.Duration, read func() uint64, now func() ti
 	return m
 }
 
-func (m *rateMeter) kbps() uint64 {
+func (m *rateMeter) perSecond() float64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	cur := rateSample{at: m.now(), count: m.read()}
@@ -132,10 +123,9 @@ func (m *rateMeter) kbps() uint64 {
 		m.samples = m.samples[1:]
 	}
 	first := m.samples[0]
-	elapsed := cur.at.Sub(first.at)
-	if elapsed <= 0 || cur.count <= first.count {
+	elapsed := max(cur.at.Sub(first.at), m.window)
+	if cur.count <= first.count {
 		return 0
 	}
-	bits := float64(cur.count-first.count) * 8
-	return uint64(bits / elapsed.Seconds() / 1000)
+	return float64(cur.count-first.count) / elapsed.Seconds()
 }

@@ -22,15 +22,21 @@ func (f *fakeBytes) advance(d time.Duration, bytesPerSecond uint64) {
 	f.at = f.at.Add(d)
 }
 
+// A young meter averages over the whole window (nothing was counted before
+// it started), then follows a steady rate exactly.
 func TestRateMeterSteadyRate(t *testing.T) {
 	f := &fakeBytes{at: time.Unix(1000, 0)}
 	m := f.meter()
-	for range 20 {
+	var seen []uint64
+	for i := range 20 {
 		f.advance(time.Second, 1_000_000) // 8 Mbit/s
-		if got := m.kbps(); got != 8000 {
-			t.Fatalf("steady 1 MB/s read %d kbit/s, want 8000", got)
+		got := kbps(m)
+		seen = append(seen, got)
+		if want := uint64(8000 * min(i+1, 5) / 5); got != want {
+			t.Fatalf("second %d of a steady 1 MB/s: %d kbit/s, want %d", i+1, got, want)
 		}
 	}
+	t.Logf("kbit/s each second of a steady 1 MB/s from the start: %v", seen)
 	if n := len(m.samples); n > int(loadWindow/loadSampleEvery)+2 {
 		t.Errorf("%d samples kept, more than the window needs", n)
 	}
@@ -42,12 +48,12 @@ func TestRateMeterWindowForgetsABurst(t *testing.T) {
 	m := f.meter()
 	for range 10 {
 		f.advance(time.Second, 0)
-		m.kbps()
+		kbps(m)
 	}
 	f.advance(time.Second, 5_000_000) // one second at 40 Mbit/s
 	var seen []uint64
 	for range 8 {
-		seen = append(seen, m.kbps())
+		seen = append(seen, kbps(m))
 		f.advance(time.Second, 0)
 	}
 	t.Logf("kbit/s each second from the burst on: %v", seen)
@@ -67,16 +73,17 @@ func TestRateMeterSparseReadings(t *testing.T) {
 	f := &fakeBytes{at: time.Unix(1000, 0)}
 	m := f.meter()
 	f.advance(10*time.Second, 125_000) // 1 Mbit/s
-	if got := m.kbps(); got != 1000 {
+	if got := kbps(m); got != 1000 {
 		t.Errorf("one reading after 10 s at 1 Mbit/s: %d kbit/s, want 1000", got)
 	}
 	// Two readings in one instant: no division by zero, no jump.
-	if got := m.kbps(); got != 1000 {
+	if got := kbps(m); got != 1000 {
 		t.Errorf("a second reading at the same instant: %d kbit/s, want 1000", got)
 	}
 }
 
-// The CPU meter counts the process in permille of one core.
+// The CPU meter counts the process in permille of one core, over the
+// window: a moment's work at start is a small figure, not an overload.
 func TestCPUMeterCountsBusyProcess(t *testing.T) {
 	m := newCPUMeter()
 	deadline := time.Now().Add(200 * time.Millisecond)
@@ -84,8 +91,8 @@ func TestCPUMeterCountsBusyProcess(t *testing.T) {
 	for time.Now().Before(deadline) {
 		x++
 	}
-	got := m.permille()
-	t.Logf("spinning one goroutine for 200 ms (%d iterations): %d permille of one core", x, got)
+	got := cpuPermille(m)
+	t.Logf("spinning one goroutine for 200 ms (%d iterations): %d permille of one core over the %v window", x, got, loadWindow)
 	// A shared machine may give the spinner little of a core: only
 	// require that it counted, and no more than every core.
 	if got == 0 || got > uint64(1000*runtime.NumCPU()) {
