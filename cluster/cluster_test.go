@@ -309,3 +309,41 @@ func TestMoveKeepsSubscribers(t *testing.T) {
 		}
 	}
 }
+
+// A publisher that moves onto the node its viewers are on (drained off
+// another node, say) keeps them: the remote copy they read switches to the
+// local publication instead of losing its source.
+func TestMoveOntoViewersNode(t *testing.T) {
+	root := startNode(t, nodeOptions{ID: "root"})
+	a := startNode(t, nodeOptions{ID: "a", Roots: []*node{root}})
+	b := startNode(t, nodeOptions{ID: "b", Roots: []*node{root}})
+	registered(t, root, a, b)
+	onA := publish(t, a, "live", "video")
+	inDirectory(t, root, 1)
+	sub := b.Connect(t, b.QUICURL(""), moqt.SessionConfig{})
+	r := subscribe(t, b, sub, "live", "video")
+	waitFor(t, 5*time.Second, "pulled from a", func() bool { return onA.track.Track().Readers() == 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	onA.writeGroup(t, 0)
+	if f, err := nextFrame(ctx, r); err != nil || f != "0" {
+		t.Fatalf("from a: %q, %v", f, err)
+	}
+
+	onA.sess.CloseWithError(0, "moving")
+	onB := publish(t, b, "live", "video")
+	moved := time.Now()
+	stop := make(chan struct{})
+	next := feed(onB, 100, 20*time.Millisecond, stop)
+	defer func() { close(stop); <-next }()
+	f, err := nextFrame(ctx, r)
+	if err != nil || f < "100" {
+		t.Fatalf("after the move onto b: %q, %v; want b's groups", f, err)
+	}
+	t.Logf("first group from the local publication %v after the move", time.Since(moved).Round(time.Millisecond))
+	for range 5 {
+		if _, err := nextFrame(ctx, r); err != nil {
+			t.Fatalf("after the move: %v", err)
+		}
+	}
+}

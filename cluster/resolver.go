@@ -60,7 +60,8 @@ type remote struct {
 
 	mu         sync.Mutex
 	src        *peerLink     // the node pulled from; nil while there is none
-	changed    chan struct{} // closed and replaced whenever src changes
+	here       bool          // the broadcast is now published on this node: the source is local
+	changed    chan struct{} // closed and replaced whenever the source changes
 	candidates []proto.Candidate
 	kick       chan struct{} // wakes follow: new candidates or a lost watch
 	watchLost  bool
@@ -160,9 +161,15 @@ func (r *remote) setWatch(stop func()) {
 	}
 }
 
-// others drops this node from a candidate list.
-func (r *remote) others(c []proto.Candidate) []proto.Candidate {
-	return slices.DeleteFunc(slices.Clone(c), func(c proto.Candidate) bool { return c.NodeID == r.n.opts.ID })
+// unusable reports whether c cannot be a source: this node, unless the
+// broadcast is published here now (its publisher moved here: local readers
+// of the remote copy then follow it without resubscribing).
+func (r *remote) unusable(c proto.Candidate) bool {
+	if c.NodeID != r.n.opts.ID {
+		return false
+	}
+	_, here := r.n.opts.Origin.Get(r.path, true)
+	return !here
 }
 
 // switchTo follows the root's answer: the source is its first healthy
@@ -173,11 +180,14 @@ func (r *remote) others(c []proto.Candidate) []proto.Candidate {
 // as suspect is kept: a short stall does not cut viewers off when there is
 // nowhere else to go. No candidates (or none reachable) is an error.
 func (r *remote) switchTo(cands []proto.Candidate) error {
-	cands = r.others(cands)
+	cands = slices.DeleteFunc(slices.Clone(cands), r.unusable)
 	r.mu.Lock()
-	cur := r.src
+	cur, here := r.src, r.here
 	r.mu.Unlock()
 	is := func(c proto.Candidate) bool {
+		if c.NodeID == r.n.opts.ID {
+			return here
+		}
 		return cur != nil && c.NodeID == cur.id && cur.sameIncarnationAs(c.Incarnation)
 	}
 	healthy := slices.DeleteFunc(slices.Clone(cands), func(c proto.Candidate) bool { return c.State != proto.StateHealthy })
@@ -191,6 +201,11 @@ func (r *remote) switchTo(cands []proto.Candidate) error {
 	if len(cands) == 0 {
 		return fmt.Errorf("broadcast %q: %w", r.path, moqt.ErrNotFound)
 	}
+	if cands[0].NodeID == r.n.opts.ID {
+		r.setSource(nil, true)
+		r.log.Info("remote broadcast now published here: local readers follow it")
+		return nil
+	}
 	var errs []error
 	for _, c := range cands {
 		l, err := r.n.peers.acquire(r.n.ctx, c)
@@ -198,7 +213,7 @@ func (r *remote) switchTo(cands []proto.Candidate) error {
 			errs = append(errs, err)
 			continue
 		}
-		r.setSource(l)
+		r.setSource(l, false)
 		if cur != nil {
 			r.log.Info("remote broadcast moved", transport.LogString("from", cur.id), transport.LogString("to", l.id))
 		} else {
@@ -209,11 +224,12 @@ func (r *remote) switchTo(cands []proto.Candidate) error {
 	return &wire.Error{Code: wire.CodeUnroutable, Reason: fmt.Sprintf("broadcast %q: %v", r.path, errors.Join(errs...))}
 }
 
-// setSource replaces the source, waking the track pumps.
-func (r *remote) setSource(l *peerLink) {
+// setSource replaces the source (a peer link, or here: this node's own
+// publication), waking the track pumps.
+func (r *remote) setSource(l *peerLink, here bool) {
 	r.mu.Lock()
 	old := r.src
-	r.src = l
+	r.src, r.here = l, here
 	close(r.changed)
 	r.changed = make(chan struct{})
 	r.mu.Unlock()
@@ -222,11 +238,12 @@ func (r *remote) setSource(l *peerLink) {
 	}
 }
 
-// source returns the current source and the channel closed when it changes.
-func (r *remote) source() (*peerLink, <-chan struct{}) {
+// source returns the current source (a peer link, or here) and the
+// channel closed when it changes.
+func (r *remote) source() (*peerLink, bool, <-chan struct{}) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.src, r.changed
+	return r.src, r.here, r.changed
 }
 
 // follow applies the root's updates: a move switches the source, an end
@@ -333,7 +350,7 @@ func (r *remote) end(err error) {
 	}
 	r.ended = true
 	src, stop := r.src, r.stopWatch
-	r.src, r.stopWatch = nil, nil
+	r.src, r.here, r.stopWatch = nil, false, nil
 	close(r.done)
 	r.mu.Unlock()
 	r.n.mu.Lock()
@@ -415,8 +432,8 @@ func (p *pump) run() {
 	released := make(chan struct{})
 	p.r.n.spawn(func() { p.releaseWhenIdle(released) })
 	for {
-		src, changed := p.r.source()
-		if src == nil {
+		src, here, changed := p.r.source()
+		if src == nil && !here {
 			select {
 			case <-changed:
 				continue
@@ -427,7 +444,7 @@ func (p *pump) run() {
 			return
 		}
 		p.sawEnd.Store(false)
-		err := p.copyFrom(src, changed, released)
+		err := p.copyFrom(p.r.subscriber(src), changed, released)
 		p.sawEnd.Store(err == nil || errors.Is(err, io.EOF))
 		switch {
 		case err == errSourceChanged:
@@ -489,11 +506,28 @@ func (p *pump) releaseWhenIdle(released chan struct{}) {
 	}
 }
 
-// copyFrom subscribes to the track at src and copies groups until the
-// source changes, the local track is released, or the source ends it (the
-// returned error: io.EOF for a clean end).
-func (p *pump) copyFrom(src *peerLink, changed <-chan struct{}, released <-chan struct{}) error {
-	rd, err := src.sess.Consume(p.r.path).Subscribe(p.w.Name(), moqt.ReaderOptions{})
+// subscriber subscribes to a track of the broadcast at the source: over the
+// peer link, or (src nil) the publication on this node.
+func (r *remote) subscriber(src *peerLink) func(track string) (*moqt.TrackReader, error) {
+	if src != nil {
+		return func(track string) (*moqt.TrackReader, error) {
+			return src.sess.Consume(r.path).Subscribe(track, moqt.ReaderOptions{})
+		}
+	}
+	return func(track string) (*moqt.TrackReader, error) {
+		b, ok := r.n.opts.Origin.Get(r.path, true)
+		if !ok {
+			return nil, moqt.ErrNotFound
+		}
+		return b.Subscribe(track, moqt.ReaderOptions{})
+	}
+}
+
+// copyFrom subscribes to the track at the source and copies groups until
+// the source changes, the local track is released, or the source ends it
+// (the returned error: io.EOF for a clean end).
+func (p *pump) copyFrom(subscribe func(track string) (*moqt.TrackReader, error), changed <-chan struct{}, released <-chan struct{}) error {
+	rd, err := subscribe(p.w.Name())
 	if err != nil {
 		return err
 	}
