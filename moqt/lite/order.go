@@ -66,11 +66,16 @@ func (t *turn) done() { t.once.Do(func() { close(t.mine) }) }
 // for longer is stale for readers already past it), short enough that a
 // group the sender gave up delays the next ones only briefly.
 // firstGroupHold is how long the first group of a subscription with an
-// unknown start waits for lower ones on bindings without ordered accept.
+// unknown start waits for lower ones on bindings without ordered accept: a
+// publisher answering SUBSCRIBE with its recent groups opens their streams
+// at once, and webtransport-go reads each header in its own goroutine, so
+// on a busy node (CI under -race) 20 ms let group 1 overtake group 0 for a
+// moq-lite-03 browser publisher; 50 ms costs new subscriptions that much
+// first-frame latency only there.
 const (
 	streamOrderWait = time.Second
 	groupOrderWait  = 500 * time.Millisecond
-	firstGroupHold  = 20 * time.Millisecond
+	firstGroupHold  = 50 * time.Millisecond
 )
 
 // orderedAccept reports whether the binding hands over streams in the order
