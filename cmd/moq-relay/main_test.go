@@ -24,34 +24,57 @@ import (
 	"github.com/moq-cluster/moq-relay/moqt"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		if buildDir != "" {
+			_ = os.RemoveAll(buildDir)
+		}
+		os.Exit(code)
+	}))
+}
 
-// The tests run the real binary, built once per test run.
+// The tests run the real binaries, each built once per test run into a
+// temporary directory removed when the tests end (TestMain).
 var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
+	buildMu   sync.Mutex
+	buildDir  string
+	built     = map[string]string{} // package → binary
+	buildErrs = map[string]error{}
 )
 
-func relayBinary(t *testing.T) string {
+// builtBinary builds the command in package dir (relative to this one) as
+// name, once per test run.
+func builtBinary(t *testing.T, name, dir string) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "moq-relay-bin")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "moq-relay")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if err, ok := buildErrs[dir]; ok {
+		t.Fatal(err)
 	}
-	return binPath
+	if p, ok := built[dir]; ok {
+		return p
+	}
+	if buildDir == "" {
+		d, err := os.MkdirTemp("", "moq-relay-test-bin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		buildDir = d
+	}
+	p := filepath.Join(buildDir, name)
+	if out, err := exec.Command("go", "build", "-o", p, dir).CombinedOutput(); err != nil {
+		buildErrs[dir] = fmt.Errorf("go build %s: %v\n%s", dir, err, out)
+		t.Fatal(buildErrs[dir])
+	}
+	built[dir] = p
+	return p
 }
+
+// relayBinary is moq-relay, built from this package.
+func relayBinary(t *testing.T) string { return builtBinary(t, "moq-relay", ".") }
+
+// moqCLI is the moq client, built beside the relay.
+func moqCLI(t *testing.T) string { return builtBinary(t, "moq", "../moq") }
 
 // process is a running moq-relay whose JSON log lines are collected.
 type process struct {

@@ -20,7 +20,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -34,32 +33,6 @@ const (
 	publicName = "cdn.example.test"
 	nodeName   = "euc.cdn.example.test"
 )
-
-// The moq client, built once per test run beside the relay.
-var (
-	moqCLIOnce sync.Once
-	moqCLIPath string
-	moqCLIErr  error
-)
-
-func moqCLI(t *testing.T) string {
-	t.Helper()
-	moqCLIOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "moq-cli-bin")
-		if err != nil {
-			moqCLIErr = err
-			return
-		}
-		moqCLIPath = filepath.Join(dir, "moq")
-		if out, err := exec.Command("go", "build", "-o", moqCLIPath, "../moq").CombinedOutput(); err != nil {
-			moqCLIErr = fmt.Errorf("go build ../moq: %v\n%s", err, out)
-		}
-	})
-	if moqCLIErr != nil {
-		t.Fatal(moqCLIErr)
-	}
-	return moqCLIPath
-}
 
 // testCA issues certificates the way an operator's CA (or ACME) does.
 type testCA struct {
