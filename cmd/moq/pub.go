@@ -13,24 +13,33 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/moq-cluster/moq-relay/moqt"
+	"github.com/moq-cluster/moq-relay/moqt/hang"
 )
 
 func newPubCmd(f *clientFlags) *cobra.Command {
 	p := &publisher{f: f}
 	cmd := &cobra.Command{
-		Use:   "pub URL BROADCAST TRACK",
-		Short: "Publish stdin, one frame per line",
+		Use:   "pub URL BROADCAST TRACK | pub --media - URL BROADCAST",
+		Short: "Publish stdin, one frame per line, or H.264 video (--media)",
 		Long: `pub publishes each line of stdin as a frame of a track.
 
 It reports on stderr when it is connected and the relay has the broadcast,
 and when it reconnects; lines read while disconnected stay in the track's
 cache. When stdin ends the track ends, and pub exits after --linger.
 
-` + exitCodesHelp,
-		Args: cobra.ExactArgs(3),
+` + mediaHelp + exitCodesHelp,
+		Args: cobra.RangeArgs(2, 3),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if p.perGroup < 1 {
 				return errors.New("--group-frames must be at least 1")
+			}
+			if p.media != "" {
+				if len(args) != 2 {
+					return errors.New("--media publishes its own tracks: give URL BROADCAST only")
+				}
+				args = append(args, hang.VideoTrack)
+			} else if len(args) != 3 {
+				return errors.New("give URL BROADCAST TRACK (or --media - URL BROADCAST)")
 			}
 			p.url, p.broadcast, p.trackName = args[0], moqt.CleanPath(args[1]), args[2]
 			p.log = f.logger()
@@ -44,6 +53,7 @@ cache. When stdin ends the track ends, and pub exits after --linger.
 	fl.DurationVar(&p.linger, "linger", time.Second, "keep the session open this long after stdin ends")
 	fl.BoolVar(&p.reconnect, "reconnect", true, "reconnect when the connection is lost or the relay is unreachable")
 	fl.DurationVar(&p.reconnectMax, "reconnect-max", 10*time.Second, "longest wait between reconnect attempts")
+	addMediaFlags(fl, p)
 	return cmd
 }
 
@@ -55,6 +65,8 @@ type publisher struct {
 	perGroup, maxFrame        int
 	linger, reconnectMax      time.Duration
 	reconnect                 bool
+	media                     string  // --media: H.264 input instead of lines
+	fps                       float64 // --fps
 	log                       *zap.Logger
 	stderr                    io.Writer
 }
@@ -63,16 +75,22 @@ func (p *publisher) run(ctx context.Context, in io.Reader) error {
 	origin := moqt.NewOrigin()
 	b := moqt.NewBroadcast(moqt.TrackOptions{})
 	defer b.Close()
-	track, err := b.CreateTrack(p.trackName)
-	if err != nil {
-		return err
+	feed := p.publishMedia
+	if p.media == "" {
+		track, err := b.CreateTrack(p.trackName)
+		if err != nil {
+			return err
+		}
+		feed = func(ctx context.Context, in io.Reader, _ *moqt.Broadcast) error {
+			return publishLines(ctx, in, track, p.perGroup, p.maxFrame)
+		}
 	}
 	origin.Publish(p.broadcast, b, moqt.PublishOptions{})
 
 	feedCtx, stopFeed := context.WithCancel(ctx)
 	defer stopFeed()
 	inputDone := make(chan error, 1)
-	go func() { inputDone <- publishLines(feedCtx, in, track, p.perGroup, p.maxFrame) }() // ends with stdin or feedCtx
+	go func() { inputDone <- feed(feedCtx, in, b) }() // ends with stdin or feedCtx
 
 	bo := backoff{first: 500 * time.Millisecond, max: max(p.reconnectMax, 500*time.Millisecond)}
 	var lostAt time.Time

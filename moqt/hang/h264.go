@@ -28,6 +28,9 @@ type H264Options struct {
 	MaxNAL int
 	// Log, when set, notes catalog changes and dropped frames.
 	Log *zap.Logger
+	// OnCatalog, when set, is called with each video configuration
+	// published (the first, and any after the SPS changes).
+	OnCatalog func(VideoConfig)
 }
 
 // H264Stats counts what PublishH264 did.
@@ -178,6 +181,9 @@ func (p *h264Publisher) newSPS(nal []byte) error {
 		return err
 	}
 	p.stats.Catalog = cfg
+	if p.opts.OnCatalog != nil {
+		p.opts.OnCatalog(cfg)
+	}
 	p.opts.Log.Info("catalog", zap.String("codec", cfg.Codec), zap.Int("width", cfg.CodedWidth),
 		zap.Int("height", cfg.CodedHeight), zap.Float64("framerate", cfg.Framerate))
 	return nil
