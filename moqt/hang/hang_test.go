@@ -188,6 +188,7 @@ func publish(t *testing.T, stream []byte, opts H264Options) (H264Stats, []Catalo
 	defer vidR.Close()
 	go func() { _, _ = feed.Write(stream); _ = feed.Close() }()
 	res := <-done
+	_ = in.Close() // unblocks the feeding goroutine if PublishH264 stopped early
 	if res.err != nil {
 		t.Fatal(res.err)
 	}
