@@ -103,6 +103,7 @@ same run. Read the relay/quic ratios rather than the absolute figures.`,
 	fs.StringVar(&o.mode, "mode", "both", "what to measure: both, relay or quic")
 	fs.BoolVar(&o.json, "json", false, "print JSON instead of a table")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
+	cmd.AddCommand(newProcCmd(out))
 	return cmd
 }
 
@@ -156,11 +157,6 @@ func run(o options, out io.Writer) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	cert, err := transport.GenerateCertificate([]string{"localhost", "127.0.0.1"}, 0)
-	if err != nil {
-		return err
-	}
-
 	header := fmt.Sprintf("moq-bench: 1→N fan-out on loopback, %s %s/%s, GOMAXPROCS=%d (NumCPU=%d)\n"+
 		"group = %d frames × %d B = %s; window %d groups; %s per case × %d round(s); relay subscribers: %s; quic subscribers retain %d groups\n"+
 		"MB = 1e6 B, GB = 1e9 B; CPU = process user+sys (publisher, forwarder and subscribers all in this process)\n",
@@ -170,6 +166,43 @@ func run(o options, out io.Writer) error {
 		fmt.Fprint(out, header)
 	}
 
+	rows, failed := measureRows(o)
+
+	var err error
+	if o.json {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		err = enc.Encode(struct {
+			GOMAXPROCS int    `json:"gomaxprocs"`
+			Frames     int    `json:"frames_per_group"`
+			FrameSize  int    `json:"frame_size"`
+			Window     int    `json:"window"`
+			Duration   string `json:"duration"`
+			Rounds     int    `json:"rounds"`
+			RelaySubs  string `json:"relay_subs"`
+			QUICRetain int    `json:"quic_retain"`
+			Rows       []row  `json:"rows"`
+		}{runtime.GOMAXPROCS(0), o.sh.Frames, o.sh.FrameSize, o.sh.Window, o.sh.Duration.String(), o.rounds, o.relaySubs, o.retain, rows})
+	} else {
+		err = printTable(out, rows)
+	}
+	if err != nil {
+		return err
+	}
+	if failed {
+		return fmt.Errorf("some cases failed or stalled (see above)")
+	}
+	return nil
+}
+
+// measureRows measures every N of o, both systems interleaved per round; it
+// reports whether any case failed or stalled.
+func measureRows(o options) ([]row, bool) {
+	cert, err := transport.GenerateCertificate([]string{"localhost", "127.0.0.1"}, 0)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "moq-bench: certificate:", err)
+		return nil, true
+	}
 	var rows []row
 	failed := false
 	for _, n := range o.ns {
@@ -198,31 +231,7 @@ func run(o options, out io.Writer) error {
 		}
 		rows = append(rows, r)
 	}
-
-	if o.json {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		err = enc.Encode(struct {
-			GOMAXPROCS int    `json:"gomaxprocs"`
-			Frames     int    `json:"frames_per_group"`
-			FrameSize  int    `json:"frame_size"`
-			Window     int    `json:"window"`
-			Duration   string `json:"duration"`
-			Rounds     int    `json:"rounds"`
-			RelaySubs  string `json:"relay_subs"`
-			QUICRetain int    `json:"quic_retain"`
-			Rows       []row  `json:"rows"`
-		}{runtime.GOMAXPROCS(0), o.sh.Frames, o.sh.FrameSize, o.sh.Window, o.sh.Duration.String(), o.rounds, o.relaySubs, o.retain, rows})
-	} else {
-		err = printTable(out, rows)
-	}
-	if err != nil {
-		return err
-	}
-	if failed {
-		return fmt.Errorf("some cases failed or stalled (see above)")
-	}
-	return nil
+	return rows, failed
 }
 
 // merge adds round r to the running total acc (nil before the first).
