@@ -58,7 +58,7 @@ func harnessMissing() []string {
 	if st, err := os.Stat(chromium); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
 		missing = append(missing, fmt.Sprintf("Chromium (%s; set CHROMIUM)", chromium))
 	}
-	for _, f := range []string{"dist/lite.js", "dist/net.js", "node_modules/playwright-core/package.json"} {
+	for _, f := range []string{"dist/lite.js", "dist/net.js", "dist/watch.js", "dist/publish.js", "node_modules/playwright-core/package.json"} {
 		if _, err := os.Stat(f); err != nil {
 			missing = append(missing, fmt.Sprintf("examples/web/%s (run make web)", f))
 		}
@@ -89,14 +89,16 @@ func requireHarness(t *testing.T) {
 	t.Skip(skipNotice(missing))
 }
 
-// bins are moq-relay and examples/clock, built once per test binary (with
-// -race when this binary has it, so their races fail the tests too).
+// bins are moq-relay, examples/clock, moq and examples/web/serve, built once
+// per test binary (with -race when this binary has it, so their races fail
+// the tests too).
 // MOQ_RELAY_BIN names a moq-relay binary to test instead (a release, an
 // older build).
 var bins struct {
 	once         sync.Once
 	dir          string
 	relay, clock string
+	moq, serve   string
 	err          error
 }
 
@@ -111,7 +113,8 @@ func binaries(t *testing.T) (relay, clock string) {
 		if raceEnabled {
 			args = append(args, "-race")
 		}
-		args = append(args, "github.com/moq-cluster/moq-relay/cmd/moq-relay", "github.com/moq-cluster/moq-relay/examples/clock")
+		args = append(args, "github.com/moq-cluster/moq-relay/cmd/moq-relay", "github.com/moq-cluster/moq-relay/examples/clock",
+			"github.com/moq-cluster/moq-relay/cmd/moq", "github.com/moq-cluster/moq-relay/examples/web/serve")
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
 		start := time.Now()
@@ -120,9 +123,11 @@ func binaries(t *testing.T) (relay, clock string) {
 			bins.err = fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, out)
 			return
 		}
-		t.Logf("built moq-relay and clock (race=%v) in %v", raceEnabled, time.Since(start).Round(time.Millisecond))
+		t.Logf("built moq-relay, clock, moq and serve (race=%v) in %v", raceEnabled, time.Since(start).Round(time.Millisecond))
 		bins.relay = filepath.Join(bins.dir, "moq-relay")
 		bins.clock = filepath.Join(bins.dir, "clock")
+		bins.moq = filepath.Join(bins.dir, "moq")
+		bins.serve = filepath.Join(bins.dir, "serve")
 		if own := os.Getenv("MOQ_RELAY_BIN"); own != "" {
 			bins.relay = own
 			t.Logf("testing moq-relay %s (MOQ_RELAY_BIN)", own)
