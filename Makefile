@@ -17,7 +17,9 @@ build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/... ./examples/clock
 
 # The product's main job: a local demo on loopback with self-signed certificates.
-run: build
+# With ffmpeg and the bundles (web) it also plays a test pattern in the browser.
+run: build web
+	$(GO) build -o $(BIN)/moq-web-serve ./examples/web/serve
 	./examples/demo.sh
 
 # Everything CI runs: vet, unit and integration tests with the race detector,
@@ -48,13 +50,19 @@ lint:
 fuzz-smoke:
 	./.ci/fuzz.sh $(FUZZTIME)
 
-# Fan-out through the relay beside raw quic-go, then the cluster directory
-# and root lookups (in-memory and over the control protocol).
+# The built relay in its own process (fan-out 1:200, 1:100, 1:1000, idle
+# sessions, two hops; docs/performance.md), with the in-process relay vs raw
+# quic-go fan-out in the same run, then the cluster directory and root
+# lookups (in-memory and over the control protocol). BENCH_FLAGS adds flags,
+# e.g. BENCH_FLAGS='--save base.json' or '--compare base.json'.
+BENCH_ROUNDS ?= 3
+BENCH_FLAGS  ?=
 bench: build
-	$(GO) run ./cmd/moq-bench
+	$(GO) run ./cmd/moq-bench proc --relay-bin $(BIN)/moq-relay --rounds $(BENCH_ROUNDS) --duration 3s --quic-n 1,10,100 $(BENCH_FLAGS)
 	$(GO) test -run '^$$' -bench 'Lookup|Announce|Listing' -benchtime 2s ./cluster/
 
-# Browser bundles for the interop tests (npm ci only when the lock changed).
+# Browser bundles for the watch and publish pages and the interop tests (npm
+# ci only when the lock changed).
 # Without npm, outside CI, the step is skipped with a notice (the interop
 # tests then skip too).
 web: $(WEB)/dist/.built

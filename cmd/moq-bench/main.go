@@ -23,8 +23,14 @@
 // they read as moqt clients do. A CPU profile (--cpuprofile) carries the
 // label role=fwd|pub|sub on every goroutine: go tool pprof -tags splits it.
 //
+// moq-bench proc (proc.go) measures the built moq-relay in its own process
+// instead: the cases of docs/performance.md, one table, relay CPU and RSS
+// from /proc, latency from timestamps in the frames, and --save/--compare
+// against a baseline.
+//
 // Usage:
 //
+//	go run ./cmd/moq-bench proc [--case fanout-200,...] [--rounds 3] [--relay-bin bin/moq-relay] [--save|--compare file]
 //	go run ./cmd/moq-bench [--n 1,10,100] [--duration 3s] [--frames 16]
 //	    [--frame-size 16384] [--window 3] [--rounds 1] [--mode both|relay|quic]
 //	    [--relay-subs moqt|thin] [--quic-retain 0] [--json] [--cpuprofile file]

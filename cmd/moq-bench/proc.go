@@ -72,6 +72,7 @@ type procOptions struct {
 	save        string
 	compare     string
 	threshold   float64
+	relayConf   string // written by runProc: benchRelayConfig
 }
 
 func newProcCmd(out io.Writer) *cobra.Command {
@@ -216,13 +217,17 @@ func runProc(o procOptions, out io.Writer) error {
 			return err
 		}
 	}
+	dir, err := os.MkdirTemp("", "moq-bench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	o.relayConf = filepath.Join(dir, "relay.toml")
+	if err := os.WriteFile(o.relayConf, []byte(benchRelayConfig), 0o600); err != nil {
+		return err
+	}
 	bin := o.relayBin
 	if bin == "" {
-		dir, err := os.MkdirTemp("", "moq-bench")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
 		bin = filepath.Join(dir, "moq-relay")
 		if b, err := exec.Command("go", "build", "-o", bin, "github.com/moq-cluster/moq-relay/cmd/moq-relay").CombinedOutput(); err != nil {
 			return fmt.Errorf("go build moq-relay: %w\n%s", err, b)
@@ -319,7 +324,7 @@ func runProcCase(bin string, c procCase, o procOptions) (map[string]float64, err
 	case "two-hop":
 		return runTwoHop(bin, c, o)
 	}
-	r, err := startRelayProc(bin, "relay")
+	r, err := startRelayProc(bin, o.relayConf, "relay")
 	if err != nil {
 		return nil, err
 	}
@@ -400,7 +405,7 @@ func measureFanout(pubAt, subAt *relayProc, nodes []*relayProc, c procCase, o pr
 // relay's RSS growth per session.
 func runIdle(bin string, c procCase, o procOptions) (map[string]float64, error) {
 	m := map[string]float64{}
-	r, err := startRelayProc(bin, "relay")
+	r, err := startRelayProc(bin, o.relayConf, "relay")
 	if err != nil {
 		return m, err
 	}
@@ -449,13 +454,13 @@ func runTwoHop(bin string, c procCase, o procOptions) (map[string]float64, error
 	if err := os.WriteFile(token, []byte(hex.EncodeToString(secret)+"\n"), 0o600); err != nil {
 		return m, err
 	}
-	root, err := startRelayProc(bin, "root", "--cluster-id", "root", "--cluster-token", token, "--cluster-node-host", "127.0.0.1")
+	root, err := startRelayProc(bin, o.relayConf, "root", "--cluster-id", "root", "--cluster-token", token, "--cluster-node-host", "127.0.0.1")
 	if err != nil {
 		return m, err
 	}
 	defer root.stop()
 	leaf := func(name string) (*relayProc, error) {
-		p, err := startRelayProc(bin, name, "--cluster-root", "http://"+root.addr,
+		p, err := startRelayProc(bin, o.relayConf, name, "--cluster-root", "http://"+root.addr,
 			"--cluster-node", "http://127.0.0.1:PORT", "--cluster-id", name, "--cluster-token", token)
 		if err != nil {
 			return nil, err

@@ -35,6 +35,14 @@ type relayProc struct {
 
 const stderrKeep = 4 << 10
 
+// benchRelayConfig lifts the session caps, which would otherwise refuse
+// the bench's clients: they all come from 127.0.0.1, beyond the default
+// limits.max_sessions_per_ip (100).
+const benchRelayConfig = `[limits]
+max_sessions = 0
+max_sessions_per_ip = 0
+`
+
 // freePort finds a port free on loopback for both UDP and TCP. Another
 // process may still take it before the relay binds; startRelayProc retries.
 func freePort() (int, error) {
@@ -52,11 +60,12 @@ func freePort() (int, error) {
 	return port, nil
 }
 
-// startRelayProc starts bin on a free loopback port with a generated
-// certificate and warn-level logs, plus args (cluster flags, with PORT
+// startRelayProc starts bin on a free loopback port with the configuration
+// file conf, a generated certificate and warn-level logs, plus args (cluster flags, with PORT
 // replaced by the chosen port), and waits until it serves its certificate
 // hash.
-func startRelayProc(bin, name string, args ...string) (*relayProc, error) {
+func startRelayProc(bin, conf, name string, args ...string) (*relayProc, error) {
+	args = append([]string{"--config", conf}, args...)
 	var lastErr error
 	for range 3 {
 		port, err := freePort()
