@@ -3,22 +3,28 @@
 # examples/cluster/*.toml, each with a fresh self-signed certificate; the
 # clock example publishing on leaf A; a subscriber on leaf B proving that the
 # broadcast crosses the cluster (B asks the root where "clock" lives and pulls
-# it from A). Prints how to watch it, then runs until Ctrl-C, or for
-# DEMO_SECONDS seconds if that is set (tests, CI).
+# it from A). With ffmpeg and the browser bundles (make web), also an ffmpeg
+# test pattern published on leaf A as testpattern.hang (bin/moq pub --media -)
+# and the examples/web pages served on loopback, with one URL that plays the
+# pattern from leaf B; without them a notice says what is missing. Prints how
+# to watch, then runs until Ctrl-C, or for DEMO_SECONDS seconds if that is
+# set (tests, CI).
 #
-# Env: ROOT_PORT, A_PORT, B_PORT (default 4443, 4444, 4445), BIN (default bin),
-# DEMO_SECONDS. Runs from the repository root (the configs name the token file
-# relative to it).
+# Env: ROOT_PORT, A_PORT, B_PORT (default 4443, 4444, 4445), WEB_PORT (the
+# pages, default 8080), BIN (default bin), DEMO_SECONDS, DEMO_VIDEO=0 (no
+# test pattern, no pages). Runs from the repository root (the configs name the
+# token file relative to it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ROOT_PORT="${ROOT_PORT:-4443}"
 A_PORT="${A_PORT:-4444}"
 B_PORT="${B_PORT:-4445}"
+WEB_PORT="${WEB_PORT:-8080}"
 BIN="${BIN:-bin}"
 HOST=127.0.0.1
 
-for v in ROOT_PORT A_PORT B_PORT; do
+for v in ROOT_PORT A_PORT B_PORT WEB_PORT; do
 	[[ "${!v}" =~ ^[0-9]+$ ]] && [ "${!v}" -ge 1 ] && [ "${!v}" -le 65535 ] ||
 		{ echo "demo: $v=${!v} is not a port number" >&2; exit 2; }
 done
@@ -36,14 +42,29 @@ fi
 if [ -z "${MAKELEVEL:-}" ]; then
 	mkdir -p "$BIN"
 	go build -o "$BIN/" ./cmd/... ./examples/clock
+	go build -o "$BIN/moq-web-serve" ./examples/web/serve
+fi
+
+# The video part needs ffmpeg, the browser bundles and the page server.
+video_missing=""
+if [ "${DEMO_VIDEO:-1}" = 0 ]; then
+	video_missing="DEMO_VIDEO=0"
+else
+	command -v ffmpeg >/dev/null 2>&1 || video_missing="ffmpeg (apt-get install ffmpeg)"
+	for f in examples/web/dist/watch.js examples/web/dist/publish.js; do
+		[ -f "$f" ] || video_missing="${video_missing:+$video_missing, }$f (make web; needs npm)"
+	done
+	[ -x "$BIN/moq-web-serve" ] || video_missing="${video_missing:+$video_missing, }$BIN/moq-web-serve (make run builds it)"
 fi
 
 # A port taken over TCP is caught here; one taken over UDP only by the relay
 # failing to start (its log is shown then).
-for port in "$ROOT_PORT" "$A_PORT" "$B_PORT"; do
+ports=("$ROOT_PORT" "$A_PORT" "$B_PORT")
+[ -z "$video_missing" ] && ports+=("$WEB_PORT")
+for port in "${ports[@]}"; do
 	if (exec 3<>"/dev/tcp/$HOST/$port") 2>/dev/null; then
 		echo "demo: port $port is taken: something already listens on $HOST:$port (TCP)." \
-			"Stop it (pgrep -af moq-relay) or pick other ports with ROOT_PORT, A_PORT, B_PORT." >&2
+			"Stop it (pgrep -af moq-relay) or pick other ports with ROOT_PORT, A_PORT, B_PORT, WEB_PORT." >&2
 		exit 1
 	fi
 done
@@ -81,6 +102,15 @@ start() {
 	local name="$1"
 	shift
 	"$@" >"$LOGDIR/$name.log" 2>&1 &
+	pids+=("$!")
+	names+=("$name")
+}
+
+# start_from FILE NAME CMD...: like start, with stdin from FILE.
+start_from() {
+	local file="$1" name="$2"
+	shift 2
+	"$@" <"$file" >"$LOGDIR/$name.log" 2>&1 &
 	pids+=("$!")
 	names+=("$name")
 }
@@ -203,15 +233,52 @@ cluster state (GET /cluster):
   curl -s http://$HOST:$ROOT_PORT/cluster     # root: members and directory
   curl -s http://$HOST:$A_PORT/cluster     # leaf A: its root, local broadcasts
   curl -s http://$HOST:$B_PORT/cluster     # leaf B: remote broadcasts, peer links
-in a browser: examples/web has no page for people, only a headless-Chromium test harness;
-  it can watch from leaf B (needs Node and Chromium):
-  (cd examples/web && npm ci && npm run build && \\
-   node run.mjs --pkg lite --mode sub --relay http://$HOST:$B_PORT/ --broadcast clock --track seconds --count 5)
 publish your own on leaf A, watch it on leaf B:
   (while sleep 1; do date; done) | $BIN/moq pub http://$HOST:$A_PORT/ mine text
   $BIN/moq sub http://$HOST:$B_PORT/ mine text
 
 MSG
+
+# --- video: the ffmpeg test pattern on leaf A, the pages on loopback
+if [ -n "$video_missing" ]; then
+	echo "NOTICE: no video in this demo (missing $video_missing): the text clock only."
+	echo
+else
+	# ffmpeg writes H.264 Annex-B into a FIFO that moq pub reads: two plain
+	# children, each stopped and reaped like the others; either one's exit
+	# ends the other (EOF, EPIPE).
+	mkfifo "$LOGDIR/testpattern.h264"
+	start_from "$LOGDIR/testpattern.h264" testpattern-pub "$BIN/moq" pub --media - "http://$HOST:$A_PORT/" testpattern.hang
+	start ffmpeg ffmpeg -nostdin -hide_banner -loglevel error -re -f lavfi -i testsrc2=size=1280x720:rate=30 \
+		-c:v libx264 -preset veryfast -tune zerolatency -g 30 -bf 0 -pix_fmt yuv420p \
+		-bsf:v h264_metadata=aud=insert -f h264 -y "$LOGDIR/testpattern.h264"
+	start web "$BIN/moq-web-serve" --bind "$HOST:$WEB_PORT" --dir examples/web
+	for i in $(seq 50); do
+		(exec 3<>"/dev/tcp/$HOST/$WEB_PORT") 2>/dev/null && break
+		kill -0 "${pids[-1]}" 2>/dev/null || { show_log web; fail "the page server exited"; }
+		[ "$i" -lt 50 ] || { show_log web; fail "the page server did not listen on $HOST:$WEB_PORT within 5 s"; }
+		sleep 0.1
+	done
+	# The pattern's catalog read on leaf B: the video crosses the cluster.
+	if ! timeout 20 "$BIN/moq" sub --count 1 "http://$HOST:$B_PORT/" testpattern.hang catalog.json \
+		>"$LOGDIR/video-check.out" 2>"$LOGDIR/video-check.log"; then
+		show_log video-check
+		show_log testpattern-pub
+		show_log ffmpeg
+		fail "the test pattern's catalog did not arrive on leaf B within 20 s"
+	fi
+	cat <<MSG
+video: an ffmpeg test pattern (1280x720, H.264) published on leaf A as testpattern.hang
+  (its catalog arrived on leaf B). Pages served by $BIN/moq-web-serve on $HOST:$WEB_PORT.
+open this in a desktop Chrome to watch it from leaf B:
+
+  http://$HOST:$WEB_PORT/watch.html?url=http://$HOST:$B_PORT/&name=testpattern.hang
+
+publish your camera on leaf A (then pick it in the watch page's list):
+  http://$HOST:$WEB_PORT/publish.html?url=http://$HOST:$A_PORT/
+
+MSG
+fi
 
 # --- run until Ctrl-C, DEMO_SECONDS, or a node dies
 if [ -n "${DEMO_SECONDS:-}" ]; then
