@@ -74,6 +74,8 @@ func benchNode(b testing.TB, id string, roots []string) *Node {
 		ID:                id,
 		URL:               fmt.Sprintf("http://127.0.0.1:%d", r.Listener.UDPAddr().Port),
 		Roots:             roots,
+		Token:             "bench-secret",
+		NodeHosts:         []string{"127.0.0.1"},
 		Listener:          r.Listener,
 		Origin:            r.Server.Origin(),
 		HeartbeatInterval: time.Second,
