@@ -142,6 +142,10 @@ async function runCase(c) {
 	} catch (e) {
 		res.error = String(e?.message ?? e).split("\n")[0];
 	}
+	// Close the sessions first, so that the relays see them end now rather
+	// than at their idle timeout (which would hold up a draining relay).
+	for (const p of pages) await p.evaluate(() => (window.moqWatch ?? window.moqPublish)?.close()).catch(() => {});
+	await sleep(300);
 	for (const p of pages) await p.close().catch(() => {});
 	return res;
 }

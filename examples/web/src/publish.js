@@ -51,6 +51,13 @@ form.addEventListener("submit", (e) => {
 	start();
 });
 document.getElementById("stop").onclick = stop;
+// For the tests: end the session before the tab goes away.
+window.moqPublish = {
+	close() {
+		stop();
+		publisher.connection.close();
+	},
+};
 
 publisher.connection.status.subscribe((s) => {
 	if (publisher.getAttribute("url")) status(`${s}: ${publisher.getAttribute("name")} on ${publisher.getAttribute("url")} (${publisher.getAttribute("source")})`);

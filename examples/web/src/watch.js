@@ -128,7 +128,15 @@ function canvasStats() {
 	}
 	return { width: canvas.width, height: canvas.height, blank: max - min < 8, spread: max - min, hash: hash.toString(16) };
 }
-window.moqWatch = { broadcasts: () => [...live].sort(), canvasStats };
+// close ends both sessions (player and list), so the node sees them closed
+// rather than timing out when the tab goes away.
+function close() {
+	listing?.stop();
+	listing = undefined;
+	player.removeAttribute("url");
+	player.connection.close();
+}
+window.moqWatch = { broadcasts: () => [...live].sort(), canvasStats, close };
 
 const q = query();
 urlInput.value = q.url ?? `${location.protocol}//${location.hostname || "127.0.0.1"}:4445/`;
