@@ -477,6 +477,10 @@ func withCORS(h http.Handler) http.Handler {
 
 // Close stops accepting, closes every connection the listener owns, and
 // waits for its goroutines.
+// closeLinger bounds how long Close lets open connections flush what was
+// queued before it closes them.
+const closeLinger = 100 * time.Millisecond
+
 func (l *Listener) Close() error {
 	l.closeOnce.Do(func() {
 		l.mu.Lock()
@@ -490,9 +494,19 @@ func (l *Listener) Close() error {
 		close(l.quit)
 		l.cancel()
 		_ = l.ql.Close()
+		// Sessions closed just before (a relay shutting down) may still
+		// have their close on the way, which a CONNECTION_CLOSE now would
+		// overtake: let them flush for a moment first.
+		linger := time.NewTimer(closeLinger)
 		for _, c := range conns {
+			select {
+			case <-c.Context().Done():
+			case <-linger.C:
+				linger.Reset(0)
+			}
 			_ = c.CloseWithError(0, "shutting down")
 		}
+		linger.Stop()
 		_ = l.wt.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		_ = l.web.Shutdown(ctx)

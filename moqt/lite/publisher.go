@@ -2,6 +2,7 @@ package lite
 
 import (
 	"context"
+	"errors"
 	"io"
 	"slices"
 	"sync"
@@ -444,14 +445,24 @@ func (sub *served) write(gs *groupSend) {
 	buf := wire.AppendVarint(make([]byte, 0, 64), uint64(UniStreamGroup))
 	hdr := GroupHeader{SubscribeID: sub.id, Sequence: gs.seq}
 	buf = hdr.AppendTo(buf, s.version)
-	if _, err := str.Write(buf); err != nil {
-		gs.drop(wire.CodeCancel)
-		return
-	}
-	gs.turn.done()
-	buf = buf[:0]
+	// The header, and the first frame when it is already here, are written
+	// before the next group's stream may open: receivers that read groups
+	// concurrently (the JS clients) then see group n's first frame before
+	// group n+1's, even when this node runs the group goroutines late.
+	frame, err := gs.g.ReadFrame(doneContext)
+	first := true
 	for {
-		frame, err := gs.g.ReadFrame(gs.ctx)
+		if errors.Is(err, context.Canceled) && first && ctxAlive(gs.ctx) {
+			// The first frame is not here yet: let the next group go.
+			if _, err := str.Write(buf); err != nil {
+				gs.drop(wire.CodeCancel)
+				return
+			}
+			buf = buf[:0]
+			gs.turn.done()
+			frame, err = gs.g.ReadFrame(gs.ctx)
+		}
+		first = false
 		if err == io.EOF {
 			break
 		}
@@ -477,7 +488,9 @@ func (sub *served) write(gs *groupSend) {
 				return
 			}
 		}
+		gs.turn.done()
 		s.cfg.Counters.FrameOut()
+		frame, err = gs.g.ReadFrame(gs.ctx)
 	}
 	if len(buf) > 0 {
 		if _, err := str.Write(buf); err != nil {
@@ -487,6 +500,16 @@ func (sub *served) write(gs *groupSend) {
 	}
 	_ = str.Close()
 }
+
+// doneContext is already cancelled: ReadFrame with it returns a frame that
+// is already there, or context.Canceled at once.
+var doneContext = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
+
+func ctxAlive(ctx context.Context) bool { return ctx.Err() == nil }
 
 // smallFrame is the payload size up to which a frame is copied next to its
 // header so both leave in one write.
