@@ -466,7 +466,7 @@ func (d *decoder) state() State {
 func (d *decoder) load() Load {
 	l := Load{CPUPermille: d.Varint(), EgressKbps: d.Varint(), IngressKbps: d.Varint(), Subscribers: d.Varint(),
 		Sessions: d.Varint(), PendingTickets: d.Varint()}
-	f := d.Varint()
+	f := d.enum("load flags", 0, flagOverloaded|flagDraining) // unknown bits: a newer protocol, which has its own ALPN
 	l.Overloaded, l.Draining = f&flagOverloaded != 0, f&flagDraining != 0
 	return l
 }

@@ -367,6 +367,7 @@ var malformedBodies = []struct {
 	{"allocation expiry over 2^53 ms", TypeAllocation, "00 00 c020000000000000 00", wire.ErrTooLarge},
 	{"allocation ticket over limit", TypeAllocation, "00 5001" + strings.Repeat("74", 4097) + "00 00", wire.ErrTooLarge},
 	{"redeem trailing", TypeRedeem, "00 00", wire.ErrTrailing},
+	{"heartbeat unknown load flag", TypeHeartbeat, "00 00 00 00 00 00 00 04", wire.ErrInvalid},
 }
 
 func TestDecodeMalformed(t *testing.T) {
