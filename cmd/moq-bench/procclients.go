@@ -135,38 +135,11 @@ func setupClients(ctx context.Context, pubAt, subAt *relayProc, n int) (*liteCli
 // subscribe connects thin subscriber i: raw QUIC, one SUBSCRIBE, every group
 // stream read into a reused buffer.
 func (c *liteClients) subscribe(ctx context.Context, r *relayProc, i int) error {
-	conn, err := transport.DialQUIC(ctx, r.addr, "127.0.0.1", transport.DialOptions{
-		Protocols:    []string{lite.Lite04.ALPN()},
-		Fingerprints: [][32]byte{r.fp},
-		Logger:       zap.NewNop(),
-	})
+	conn, err := dialThinSubscriber(ctx, r.addr, r.fp, i, c.ctx, &c.wg, func(u transport.ReceiveStream) { c.readGroup(i, u) })
 	if err != nil {
-		return fmt.Errorf("subscriber %d: %w", i, err)
+		return err
 	}
 	c.conns = append(c.conns, conn)
-	str, err := conn.OpenStream(ctx)
-	if err != nil {
-		return fmt.Errorf("subscriber %d: %w", i, err)
-	}
-	req := lite.Subscribe{ID: 0, Broadcast: benchBroadcast, Track: benchTrack}
-	if _, err := str.Write(req.AppendTo(wire.AppendVarint(nil, uint64(lite.StreamSubscribe)), lite.Lite04)); err != nil {
-		return fmt.Errorf("subscriber %d: subscribe: %w", i, err)
-	}
-	c.wg.Go(func() {
-		resp, err := lite.ReadSubscribeResponse(wire.NewReader(str), lite.Lite04)
-		if err != nil || resp.Type != lite.ResponseOK {
-			_ = conn.CloseWithError(1, "subscribe refused")
-		}
-	})
-	c.wg.Go(func() {
-		for {
-			u, err := conn.AcceptUniStream(c.ctx)
-			if err != nil {
-				return
-			}
-			c.wg.Go(func() { c.readGroup(i, u) })
-		}
-	})
 	return nil
 }
 

@@ -130,42 +130,57 @@ func (s *relaySystem) waitPublished(ctx context.Context) error {
 // baseline's subscribers read. It measures the relay without the moqt
 // client library (its per-frame buffers and track cache).
 func (s *relaySystem) subscribeThin(ctx context.Context, i int, tr *tracker) error {
-	conn, err := transport.DialQUIC(ctx, s.ln.UDPAddr().String(), "127.0.0.1", transport.DialOptions{
+	conn, err := dialThinSubscriber(ctx, s.ln.UDPAddr().String(), s.cert.Fingerprint(), i, s.ctx, &s.wg,
+		func(u transport.ReceiveStream) { readThinGroup(i, u, tr) })
+	if err != nil {
+		return err
+	}
+	s.thinConns = append(s.thinConns, conn)
+	return nil
+}
+
+// dialThinSubscriber connects subscriber i to the relay at addr over raw
+// QUIC (moq-lite-04, certificate pinned by fp), subscribes to the bench
+// track and hands every group stream to read, in goroutines on wg, until
+// stop ends or the connection does. The subscription lasts while its
+// stream stays open; the response is read in the background so setup does
+// not wait a round trip per subscriber.
+func dialThinSubscriber(ctx context.Context, addr string, fp [32]byte, i int, stop context.Context, wg *sync.WaitGroup,
+	read func(transport.ReceiveStream)) (transport.Session, error) {
+	conn, err := transport.DialQUIC(ctx, addr, "127.0.0.1", transport.DialOptions{
 		Protocols:    []string{lite.Lite04.ALPN()},
-		Fingerprints: [][32]byte{s.cert.Fingerprint()},
+		Fingerprints: [][32]byte{fp},
 		Logger:       zap.NewNop(),
 	})
 	if err != nil {
-		return fmt.Errorf("subscriber %d: %w", i, err)
+		return nil, fmt.Errorf("subscriber %d: %w", i, err)
 	}
-	s.thinConns = append(s.thinConns, conn)
 	str, err := conn.OpenStream(ctx)
 	if err != nil {
-		return fmt.Errorf("subscriber %d: %w", i, err)
+		_ = conn.CloseWithError(0, "")
+		return nil, fmt.Errorf("subscriber %d: %w", i, err)
 	}
 	req := lite.Subscribe{ID: 0, Broadcast: benchBroadcast, Track: benchTrack}
 	if _, err := str.Write(req.AppendTo(wire.AppendVarint(nil, uint64(lite.StreamSubscribe)), lite.Lite04)); err != nil {
-		return fmt.Errorf("subscriber %d: subscribe: %w", i, err)
+		_ = conn.CloseWithError(0, "")
+		return nil, fmt.Errorf("subscriber %d: subscribe: %w", i, err)
 	}
-	// The subscription lasts while this stream stays open; the response is
-	// read in the background so setup does not wait a round trip per
-	// subscriber.
-	s.wg.Go(func() {
+	wg.Go(func() {
 		resp, err := lite.ReadSubscribeResponse(wire.NewReader(str), lite.Lite04)
 		if err != nil || resp.Type != lite.ResponseOK {
 			_ = conn.CloseWithError(1, "subscribe refused")
 		}
 	})
-	s.wg.Go(func() {
+	wg.Go(func() {
 		for {
-			u, err := conn.AcceptUniStream(s.ctx)
+			u, err := conn.AcceptUniStream(stop)
 			if err != nil {
 				return
 			}
-			s.wg.Go(func() { readThinGroup(i, u, tr) })
+			wg.Go(func() { read(u) })
 		}
 	})
-	return nil
+	return conn, nil
 }
 
 // readThinGroup reads one moq-lite group stream.
