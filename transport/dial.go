@@ -15,6 +15,7 @@ import (
 
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
+	"github.com/quic-go/quic-go/qlogwriter"
 	"github.com/quic-go/webtransport-go"
 	"go.uber.org/zap"
 )
@@ -41,7 +42,11 @@ type DialOptions struct {
 	// chosen node by a public (GeoDNS) name without DNS. Keys are
 	// lower-case; hosts not in it are dialed as named.
 	Resolve map[string]string
-	Logger  *zap.Logger
+	// ConnectionID, when set, is called with each dialed QUIC connection's
+	// original destination connection ID in hex: the ID qlog names a
+	// connection by, so a client's report can be matched to server traces.
+	ConnectionID func(id string)
+	Logger       *zap.Logger
 }
 
 // dialAddr is the address to dial for hostport (see Resolve).
@@ -78,7 +83,7 @@ func (o DialOptions) quicConfig() *quic.Config {
 	if idle <= 0 {
 		idle = DefaultIdleTimeout
 	}
-	return &quic.Config{
+	c := &quic.Config{
 		HandshakeIdleTimeout:             hs,
 		MaxIdleTimeout:                   idle,
 		KeepAlivePeriod:                  idle / 3,
@@ -87,6 +92,13 @@ func (o DialOptions) quicConfig() *quic.Config {
 		EnableDatagrams:                  true,
 		EnableStreamResetPartialDelivery: true,
 	}
+	if report := o.ConnectionID; report != nil {
+		c.Tracer = func(_ context.Context, _ bool, id quic.ConnectionID) qlogwriter.Trace {
+			report(hex.EncodeToString(id.Bytes()))
+			return nil // no trace: only the ID is wanted
+		}
+	}
+	return c
 }
 
 // DialQUIC opens a raw QUIC connection offering opts.Protocols as ALPNs.
