@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/moq-cluster/moq-relay/moqt"
+	"github.com/moq-cluster/moq-relay/moqt/lite/message"
 	"github.com/moq-cluster/moq-relay/moqt/wire"
 )
 
@@ -23,8 +24,8 @@ func (s *Session) GoAway(uri string) error {
 	if !s.version.HasGoaway() {
 		return fmt.Errorf("lite: GOAWAY in %s: %w", s.version, moqt.ErrUnsupported)
 	}
-	if len(uri) > MaxURILen {
-		return fmt.Errorf("lite: GOAWAY URI of %d bytes is over the %d-byte limit", len(uri), MaxURILen)
+	if len(uri) > message.MaxURILen {
+		return fmt.Errorf("lite: GOAWAY URI of %d bytes is over the %d-byte limit", len(uri), message.MaxURILen)
 	}
 	s.mu.Lock()
 	sent := s.goawaySent
@@ -39,8 +40,8 @@ func (s *Session) GoAway(uri string) error {
 	if err != nil {
 		return fmt.Errorf("lite: open GOAWAY stream: %w", err)
 	}
-	msg := wire.AppendVarint(nil, uint64(StreamGoaway))
-	msg = (&Goaway{URI: uri}).AppendTo(msg, s.version)
+	msg := wire.AppendVarint(nil, uint64(message.StreamGoaway))
+	msg = (&message.Goaway{URI: uri}).AppendTo(msg, s.version)
 	if _, err := str.Write(msg); err != nil {
 		resetStream(str, wire.CodeCancel)
 		return fmt.Errorf("lite: write GOAWAY: %w", err)

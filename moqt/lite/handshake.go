@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/moq-cluster/moq-relay/moqt"
+	"github.com/moq-cluster/moq-relay/moqt/lite/message"
 	"github.com/moq-cluster/moq-relay/moqt/wire"
 	"github.com/moq-cluster/moq-relay/transport"
 )
@@ -19,7 +20,7 @@ const implementation = "moq-relay-go"
 // handshake; with "moql" (or no protocol) the client's SETUP picks it.
 func Accept(ctx context.Context, conn transport.Session, cfg moqt.SessionConfig) (*Session, error) {
 	path, query := conn.Path(), conn.Query()
-	if v, ok := VersionFromALPN(conn.Protocol()); ok {
+	if v, ok := message.VersionFromALPN(conn.Protocol()); ok {
 		if err := authenticate(conn, &cfg, path, query); err != nil {
 			return nil, err
 		}
@@ -53,9 +54,9 @@ func Accept(ctx context.Context, conn transport.Session, cfg moqt.SessionConfig)
 	if err := authenticate(conn, &cfg, path, query); err != nil {
 		return nil, err
 	}
-	reply := ServerSetup{Version: v}
-	reply.Params.SetBytes(ParamImplementation, []byte(implementation))
-	buf := wire.AppendVarint(nil, uint64(StreamServerCompat))
+	reply := message.ServerSetup{Version: v}
+	reply.Params.SetBytes(message.ParamImplementation, []byte(implementation))
+	buf := wire.AppendVarint(nil, uint64(message.StreamServerCompat))
 	if _, err := str.Write(reply.AppendTo(buf)); err != nil {
 		_ = conn.CloseWithError(uint32(wire.CodeTransport), "setup write failed")
 		return nil, fmt.Errorf("lite: write server setup: %w", err)
@@ -94,9 +95,9 @@ func Connect(ctx context.Context, conn transport.Session, path string, cfg moqt.
 	}
 	// Raw QUIC has no request URI; WebTransport's carries path and query.
 	inSetup := conn.Kind() == transport.KindQUIC && setupPath != ""
-	if v, ok := VersionFromALPN(conn.Protocol()); ok {
+	if v, ok := message.VersionFromALPN(conn.Protocol()); ok {
 		if inSetup {
-			return nil, fmt.Errorf("lite: %s over %s cannot carry path %q; offer %q to send it in SETUP", v, conn.Kind(), setupPath, ProtocolMoql)
+			return nil, fmt.Errorf("lite: %s over %s cannot carry path %q; offer %q to send it in SETUP", v, conn.Kind(), setupPath, message.ProtocolMoql)
 		}
 		s := newSession(conn, v, path, cfg)
 		s.start()
@@ -106,12 +107,12 @@ func Connect(ctx context.Context, conn transport.Session, path string, cfg moqt.
 	if err != nil {
 		return nil, fmt.Errorf("lite: open setup stream: %w", err)
 	}
-	hello := ClientSetup{Versions: slices.Clone(Supported)}
+	hello := message.ClientSetup{Versions: slices.Clone(message.Supported)}
 	if inSetup {
-		hello.Params.SetBytes(ParamPath, []byte(setupPath))
+		hello.Params.SetBytes(message.ParamPath, []byte(setupPath))
 	}
-	hello.Params.SetBytes(ParamImplementation, []byte(implementation))
-	buf := wire.AppendVarint(nil, uint64(StreamClientCompat))
+	hello.Params.SetBytes(message.ParamImplementation, []byte(implementation))
+	buf := wire.AppendVarint(nil, uint64(message.StreamClientCompat))
 	if _, err := str.Write(hello.AppendTo(buf)); err != nil {
 		return nil, fmt.Errorf("lite: write client setup: %w", err)
 	}
@@ -133,22 +134,22 @@ func Connect(ctx context.Context, conn transport.Session, path string, cfg moqt.
 	return s, nil
 }
 
-func readClientSetup(ctx context.Context, str transport.Stream) (*ClientSetup, error) {
-	return readSetup(ctx, str, StreamClientCompat, "CLIENT_SETUP", ReadClientSetup)
+func readClientSetup(ctx context.Context, str transport.Stream) (*message.ClientSetup, error) {
+	return readSetup(ctx, str, message.StreamClientCompat, "CLIENT_SETUP", message.ReadClientSetup)
 }
 
-func readServerSetup(ctx context.Context, str transport.Stream) (*ServerSetup, error) {
-	return readSetup(ctx, str, StreamServerCompat, "SERVER_SETUP", ReadServerSetup)
+func readServerSetup(ctx context.Context, str transport.Stream) (*message.ServerSetup, error) {
+	return readSetup(ctx, str, message.StreamServerCompat, "SERVER_SETUP", message.ReadServerSetup)
 }
 
 // readSetup reads the stream type and one setup message, giving up with
 // CodeTimeout when ctx ends first.
-func readSetup[M any](ctx context.Context, str transport.Stream, want StreamType, name string, read func(*wire.Reader) (M, error)) (*M, error) {
+func readSetup[M any](ctx context.Context, str transport.Stream, want message.StreamType, name string, read func(*wire.Reader) (M, error)) (*M, error) {
 	stop := context.AfterFunc(ctx, func() { str.CancelRead(uint32(wire.CodeTimeout)) })
 	defer stop()
 	r := wire.NewReader(str)
 	typ, err := r.Varint()
-	if err == nil && StreamType(typ) != want {
+	if err == nil && message.StreamType(typ) != want {
 		return nil, wire.Errorf(wire.CodeProtocolViolation, "expected %s stream (0x%x), got 0x%x", name, uint64(want), typ)
 	}
 	var m M
@@ -165,16 +166,16 @@ func readSetup[M any](ctx context.Context, str transport.Stream, want StreamType
 }
 
 // chooseVersion picks the client's most preferred version that we speak.
-func chooseVersion(offered []Version) (Version, bool) {
+func chooseVersion(offered []message.Version) (message.Version, bool) {
 	for _, v := range offered {
-		if slices.Contains(Supported, v) {
+		if slices.Contains(message.Supported, v) {
 			return v, true
 		}
 	}
 	return 0, false
 }
 
-func formatVersions(vs []Version) string {
+func formatVersions(vs []message.Version) string {
 	out := make([]string, len(vs))
 	for i, v := range vs {
 		out[i] = v.String()

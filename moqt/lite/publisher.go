@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/moq-cluster/moq-relay/moqt"
+	"github.com/moq-cluster/moq-relay/moqt/lite/message"
 	"github.com/moq-cluster/moq-relay/moqt/wire"
 	"github.com/moq-cluster/moq-relay/transport"
 )
@@ -18,8 +19,8 @@ import (
 // serveAnnounce answers the peer's ANNOUNCE_INTEREST with the broadcasts
 // under its prefix, then every change, until either side ends the stream.
 func (s *Session) serveAnnounce(str transport.Stream, r *wire.Reader) error {
-	var req AnnounceInterest
-	if err := ReadMessage(r, s.version, &req); err != nil {
+	var req message.AnnounceInterest
+	if err := message.ReadMessage(r, s.version, &req); err != nil {
 		resetStream(str, wire.CodeOf(err, wire.CodeProtocolViolation))
 		return err
 	}
@@ -47,7 +48,7 @@ func (s *Session) serveAnnounce(str transport.Stream, r *wire.Reader) error {
 			break
 		}
 		suffix, _ := moqt.StripPathPrefix(a.Path, prefix)
-		msg := Announce{Active: a.Active, Suffix: suffix}
+		msg := message.Announce{Active: a.Active, Suffix: suffix}
 		if a.Active {
 			if s.excluded(a, req.ExcludeHop) {
 				continue
@@ -87,8 +88,8 @@ func (s *Session) outgoingHops(hops []uint64) []uint64 {
 	if s.cfg.HopID != 0 {
 		out = append(out, s.cfg.HopID)
 	}
-	if len(out) > MaxHops {
-		out = out[len(out)-MaxHops:]
+	if len(out) > message.MaxHops {
+		out = out[len(out)-message.MaxHops:]
 	}
 	return out
 }
@@ -161,8 +162,8 @@ func (gs *groupSend) drop(code wire.Code) bool {
 }
 
 func (s *Session) serveSubscribe(str transport.Stream, r *wire.Reader) error {
-	var req Subscribe
-	if err := ReadMessage(r, s.version, &req); err != nil {
+	var req message.Subscribe
+	if err := message.ReadMessage(r, s.version, &req); err != nil {
 		resetStream(str, wire.CodeProtocolViolation)
 		return err
 	}
@@ -215,9 +216,9 @@ func (s *Session) serveSubscribe(str transport.Stream, r *wire.Reader) error {
 	if latest, ok := reader.Track().Latest(); ok && !start.IsSet() {
 		// Tell the subscriber where it starts so it can put groups that
 		// arrive out of order back in order from the first one.
-		start = GroupAt(latest)
+		start = message.GroupAt(latest)
 	}
-	ok := SubscribeResponse{Type: ResponseOK, OK: SubscribeOK{
+	ok := message.SubscribeResponse{Type: message.ResponseOK, OK: message.SubscribeOK{
 		Priority: req.Priority, Ordered: req.Ordered, MaxLatencyMs: req.MaxLatencyMs,
 		StartGroup: start, EndGroup: req.EndGroup,
 	}}
@@ -255,7 +256,7 @@ func (s *Session) serveSubscribe(str transport.Stream, r *wire.Reader) error {
 }
 
 // subscribeLocal attaches a reader to the requested track in our origin.
-func (s *Session) subscribeLocal(path string, req Subscribe) (*moqt.TrackReader, error) {
+func (s *Session) subscribeLocal(path string, req message.Subscribe) (*moqt.TrackReader, error) {
 	if s.cfg.Origin == nil {
 		return nil, moqt.ErrNotFound
 	}
@@ -277,7 +278,7 @@ func (s *Session) subscribeLocal(path string, req Subscribe) (*moqt.TrackReader,
 }
 
 // boundPtr converts a wire group bound to the model's optional sequence.
-func boundPtr(g GroupBound) *uint64 {
+func boundPtr(g message.GroupBound) *uint64 {
 	if seq, ok := g.Get(); ok {
 		return &seq
 	}
@@ -442,8 +443,8 @@ func (sub *served) write(gs *groupSend) {
 	sub.reprioritizeLocked()
 	sub.mu.Unlock()
 
-	buf := wire.AppendVarint(make([]byte, 0, 64), uint64(UniStreamGroup))
-	hdr := GroupHeader{SubscribeID: sub.id, Sequence: gs.seq}
+	buf := wire.AppendVarint(make([]byte, 0, 64), uint64(message.UniStreamGroup))
+	hdr := message.GroupHeader{SubscribeID: sub.id, Sequence: gs.seq}
 	buf = hdr.AppendTo(buf, s.version)
 	// The header, and the first frame when it is already here, are written
 	// before the next group's stream may open: receivers that read groups
@@ -519,8 +520,8 @@ const smallFrame = 1024
 // its side of the stream.
 func (sub *served) readUpdates(r *wire.Reader) error {
 	for {
-		var u SubscribeUpdate
-		err := ReadMessage(r, sub.s.version, &u)
+		var u message.SubscribeUpdate
+		err := message.ReadMessage(r, sub.s.version, &u)
 		if err == io.EOF {
 			return nil
 		}
@@ -542,8 +543,8 @@ func (sub *served) readUpdates(r *wire.Reader) error {
 
 // serveFetch answers FETCH with the frames of one cached group.
 func (s *Session) serveFetch(str transport.Stream, r *wire.Reader) error {
-	var req Fetch
-	if err := ReadMessage(r, s.version, &req); err != nil {
+	var req message.Fetch
+	if err := message.ReadMessage(r, s.version, &req); err != nil {
 		resetStream(str, wire.CodeProtocolViolation)
 		return err
 	}
@@ -608,8 +609,8 @@ func (s *Session) serveProbe(str transport.Stream, r *wire.Reader) error {
 	stop := context.AfterFunc(s.ctx, func() { str.CancelRead(uint32(wire.CodeCancel)) })
 	defer stop()
 	for {
-		var p Probe
-		err := ReadMessage(r, s.version, &p)
+		var p message.Probe
+		err := message.ReadMessage(r, s.version, &p)
 		if err == io.EOF {
 			_ = str.Close()
 			return nil
@@ -628,8 +629,8 @@ func (s *Session) serveProbe(str transport.Stream, r *wire.Reader) error {
 // recvGoaway handles the peer's GOAWAY: no new requests from us; the session
 // ends when the peer closes it.
 func (s *Session) recvGoaway(str transport.Stream, r *wire.Reader) error {
-	var g Goaway
-	if err := ReadMessage(r, s.version, &g); err != nil {
+	var g message.Goaway
+	if err := message.ReadMessage(r, s.version, &g); err != nil {
 		resetStream(str, wire.CodeProtocolViolation)
 		return err
 	}

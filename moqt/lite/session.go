@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/moq-cluster/moq-relay/moqt"
+	"github.com/moq-cluster/moq-relay/moqt/lite/message"
 	"github.com/moq-cluster/moq-relay/moqt/wire"
 	"github.com/moq-cluster/moq-relay/transport"
 )
@@ -22,12 +23,12 @@ func init() { moqt.RegisterDialect(dialect{}) }
 type dialect struct{}
 
 func (dialect) Name() string               { return "moq-lite" }
-func (dialect) Protocols() []string        { return Protocols }
+func (dialect) Protocols() []string        { return message.Protocols }
 func (dialect) AcceptsEmptyProtocol() bool { return true }
 
 // CarriesPath reports whether protocol p can carry a session path over raw
 // QUIC: only "moql", whose CLIENT_SETUP has a Path parameter.
-func (dialect) CarriesPath(p string) bool { return p == ProtocolMoql }
+func (dialect) CarriesPath(p string) bool { return p == message.ProtocolMoql }
 
 func (dialect) Accept(ctx context.Context, conn transport.Session, cfg moqt.SessionConfig) (moqt.Session, error) {
 	return Accept(ctx, conn, cfg)
@@ -41,7 +42,7 @@ func (dialect) Connect(ctx context.Context, conn transport.Session, path string,
 // consumes the peer's broadcasts on demand.
 type Session struct {
 	conn    transport.Session
-	version Version
+	version message.Version
 	path    string
 	cfg     moqt.SessionConfig
 	log     *zap.Logger
@@ -68,7 +69,7 @@ type Session struct {
 	servedCount      int // subscriptions being served to the peer
 }
 
-func newSession(conn transport.Session, v Version, path string, cfg moqt.SessionConfig) *Session {
+func newSession(conn transport.Session, v message.Version, path string, cfg moqt.SessionConfig) *Session {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
@@ -275,16 +276,16 @@ func (s *Session) handleBidi(str transport.Stream) error {
 		}
 		return fmt.Errorf("read stream type: %w", err)
 	}
-	switch StreamType(typ) {
-	case StreamAnnounce:
+	switch message.StreamType(typ) {
+	case message.StreamAnnounce:
 		return s.serveAnnounce(str, r)
-	case StreamSubscribe:
+	case message.StreamSubscribe:
 		return s.serveSubscribe(str, r)
-	case StreamFetch:
+	case message.StreamFetch:
 		return s.serveFetch(str, r)
-	case StreamProbe:
+	case message.StreamProbe:
 		return s.serveProbe(str, r)
-	case StreamGoaway:
+	case message.StreamGoaway:
 		if s.version.HasGoaway() {
 			return s.recvGoaway(str, r)
 		}
@@ -307,7 +308,7 @@ func (s *Session) handleUni(str transport.ReceiveStream, t *turn) error {
 		}
 		return fmt.Errorf("read stream type: %w", err)
 	}
-	if UniStreamType(typ) != UniStreamGroup {
+	if message.UniStreamType(typ) != message.UniStreamGroup {
 		s.log.Debug("unknown unidirectional stream type", zap.Uint64("type", typ))
 		str.CancelRead(uint32(wire.CodeUnexpectedStream))
 		return nil

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/moq-cluster/moq-relay/moqt"
+	"github.com/moq-cluster/moq-relay/moqt/lite/message"
 	"github.com/moq-cluster/moq-relay/moqt/wire"
 	"github.com/moq-cluster/moq-relay/transport"
 )
@@ -66,7 +67,7 @@ type upstream struct {
 }
 
 // expect records where the subscription starts, when the peer said.
-func (up *upstream) expect(start GroupBound) {
+func (up *upstream) expect(start message.GroupBound) {
 	if seq, ok := start.Get(); ok {
 		up.mu.Lock()
 		if !up.known { // a group stream may have beaten SUBSCRIBE_OK here
@@ -188,14 +189,14 @@ func (s *Session) runUpstream(b *moqt.Broadcast, path string, w *moqt.TrackWrite
 		w.Abort(fmt.Errorf("open subscribe stream: %w", err))
 		return nil
 	}
-	req := Subscribe{ID: up.id, Broadcast: path, Track: w.Name()}
-	buf := wire.AppendVarint(nil, uint64(StreamSubscribe))
+	req := message.Subscribe{ID: up.id, Broadcast: path, Track: w.Name()}
+	buf := wire.AppendVarint(nil, uint64(message.StreamSubscribe))
 	if _, err := str.Write(req.AppendTo(buf, s.version)); err != nil {
 		w.Abort(fmt.Errorf("write subscribe: %w", err))
 		return nil
 	}
 	r := wire.NewReader(str)
-	resp, err := ReadSubscribeResponse(r, s.version)
+	resp, err := message.ReadSubscribeResponse(r, s.version)
 	if err != nil {
 		resetStream(str, wire.CodeCancel)
 		if _, fatal := fatalCode(err); fatal {
@@ -206,7 +207,7 @@ func (s *Session) runUpstream(b *moqt.Broadcast, path string, w *moqt.TrackWrite
 		log.Debug("subscribe refused by peer", transport.LogError(err))
 		return nil
 	}
-	if resp.Type != ResponseOK {
+	if resp.Type != message.ResponseOK {
 		resetStream(str, wire.CodeProtocolViolation)
 		w.Abort(moqt.ErrNotFound)
 		return fatalf(wire.CodeProtocolViolation, "first subscribe response was not SUBSCRIBE_OK")
@@ -294,9 +295,9 @@ func (s *Session) waitReleaseDelay(idle <-chan struct{}, w *moqt.TrackWriter) bo
 
 // drainSubscribeResponses reads SUBSCRIBE_OK/DROP messages after the first
 // until the peer ends the stream; it returns io.EOF on a clean end.
-func drainSubscribeResponses(r *wire.Reader, v Version) error {
+func drainSubscribeResponses(r *wire.Reader, v message.Version) error {
 	for {
-		if _, err := ReadSubscribeResponse(r, v); err != nil {
+		if _, err := message.ReadSubscribeResponse(r, v); err != nil {
 			return err
 		}
 	}
@@ -313,8 +314,8 @@ func peerError(err error) error {
 
 // recvGroup receives one group stream into the subscription it belongs to.
 func (s *Session) recvGroup(str transport.ReceiveStream, r *wire.Reader, t *turn) error {
-	var hdr GroupHeader
-	if err := ReadMessage(r, s.version, &hdr); err != nil {
+	var hdr message.GroupHeader
+	if err := message.ReadMessage(r, s.version, &hdr); err != nil {
 		str.CancelRead(uint32(wire.CodeProtocolViolation))
 		return err
 	}
@@ -351,7 +352,7 @@ func (s *Session) recvGroup(str transport.ReceiveStream, r *wire.Reader, t *turn
 	defer stop()
 	maxFrame := s.cfg.Track.Limits.MaxFrameSize
 	if maxFrame <= 0 {
-		maxFrame = DefaultMaxFrameSize
+		maxFrame = message.DefaultMaxFrameSize
 	}
 	for {
 		size, err := r.Varint()
@@ -399,11 +400,11 @@ func (s *Session) Announced(ctx context.Context, prefix string) (moqt.Announceme
 	if err != nil {
 		return nil, fmt.Errorf("lite: open announce stream: %w", err)
 	}
-	req := AnnounceInterest{Prefix: prefix}
+	req := message.AnnounceInterest{Prefix: prefix}
 	if s.version.HasExcludeHop() {
 		req.ExcludeHop = s.cfg.HopID
 	}
-	buf := wire.AppendVarint(nil, uint64(StreamAnnounce))
+	buf := wire.AppendVarint(nil, uint64(message.StreamAnnounce))
 	if _, err := str.Write(req.AppendTo(buf, s.version)); err != nil {
 		resetStream(str, wire.CodeCancel)
 		return nil, fmt.Errorf("lite: write announce interest: %w", err)
@@ -424,8 +425,8 @@ type announced struct {
 func (a *announced) Next(ctx context.Context) (moqt.Announcement, error) {
 	stop := context.AfterFunc(ctx, func() { a.str.CancelRead(uint32(wire.CodeCancel)) })
 	defer stop()
-	var m Announce
-	if err := ReadMessage(a.r, a.s.version, &m); err != nil {
+	var m message.Announce
+	if err := message.ReadMessage(a.r, a.s.version, &m); err != nil {
 		if _, fatal := fatalCode(err); fatal {
 			a.s.fail("announced", err)
 		}

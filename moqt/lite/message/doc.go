@@ -1,4 +1,4 @@
-// Package lite is the wire codec for moq-lite drafts 03 and 04
+// Package message is the wire codec for moq-lite drafts 03 and 04
 // (draft-lcurley-moq-lite), as spoken by @moq/lite 0.2.2, @moq/net 0.3.4 and
 // the moq-dev Rust reference.
 //
@@ -21,4 +21,4 @@
 //
 // The `moql` SETUP exchange (ClientSetup/ServerSetup) uses draft-14 framing,
 // a big-endian u16 length, and is independent of the lite version.
-package lite
+package message

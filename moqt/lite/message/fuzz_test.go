@@ -1,4 +1,4 @@
-package lite
+package message
 
 import (
 	"bytes"
@@ -455,7 +455,7 @@ func seedSetups(f *testing.F) {
 	f.Add(unhex(f, "0009 c0000000ff0dad03 00"))
 	f.Add(unhex(f, "0016 c0000000ff0dad04 02 07 09 6d6f712d72656c6179 02 00"))
 	reply := ServerSetup{Version: Lite04}
-	reply.Params.SetBytes(ParamImplementation, []byte(implementation))
+	reply.Params.SetBytes(ParamImplementation, []byte(relayImplementation))
 	f.Add(reply.AppendTo(nil))
 	f.Add(unhex(f, "0006 00 02 02 01 02 02")) // duplicate parameter
 }
@@ -770,7 +770,7 @@ func fuzzCorpus(t *testing.T) map[string][]fuzzseed.Entry {
 	add("FuzzSubscribeResponse", "type-only", false, unhex(t, "01"))
 
 	reply := ServerSetup{Version: Lite04}
-	reply.Params.SetBytes(ParamImplementation, []byte(implementation))
+	reply.Params.SetBytes(ParamImplementation, []byte(relayImplementation))
 	setups := []struct{ name, hex string }{
 		{"moq-lite-js", jsLiteClientSetup[3:]},
 		{"moq-net-js", jsNetClientSetup[3:]},

@@ -1,4 +1,4 @@
-package lite
+package message
 
 import (
 	"encoding/hex"
@@ -62,3 +62,7 @@ func (m *rawMessage) DecodeBody(body []byte, _ Version) error {
 	m.body = append([]byte(nil), body...)
 	return nil
 }
+
+// relayImplementation is what the relay's sessions put in the SETUP
+// Implementation parameter; the seeds use it to look like real replies.
+const relayImplementation = "moq-relay-go"

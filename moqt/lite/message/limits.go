@@ -1,4 +1,4 @@
-package lite
+package message
 
 // Decoding limits. The JS clients cap any single read at 64 MiB and the
 // drafts set no field limits, so these are this relay's own choices: generous
