@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -174,16 +175,50 @@ func RegisterDialect(d Dialect) {
 	dialects = append(dialects, d)
 }
 
-// Protocols returns every registered protocol name, dialects in registration
-// order, each in its preference order.
+// Preferrer is implemented by a dialect whose protocols should come before
+// those of other dialects in Protocols (what clients offer, what a raw QUIC
+// server prefers). Dialects without it rank 0; higher ranks come first, ties
+// in registration order. Registration order alone would not do: Go runs the
+// init functions of a binary's blank imports in import path order, so it is
+// an accident of naming.
+type Preferrer interface {
+	Preference() int
+}
+
+func preference(d Dialect) int {
+	if p, ok := d.(Preferrer); ok {
+		return p.Preference()
+	}
+	return 0
+}
+
+// Protocols returns every registered protocol name, dialects by Preferrer
+// rank, each dialect's protocols in its own preference order.
 func Protocols() []string {
 	dialectsMu.RLock()
-	defer dialectsMu.RUnlock()
+	ordered := slices.Clone(dialects)
+	dialectsMu.RUnlock()
+	slices.SortStableFunc(ordered, func(a, b Dialect) int { return preference(b) - preference(a) })
 	var out []string
-	for _, d := range dialects {
+	for _, d := range ordered {
 		out = append(out, d.Protocols()...)
 	}
 	return out
+}
+
+// ChooseProtocol returns the first of offered (the peer's preference order)
+// that a registered dialect speaks. Links that negotiate inside a protocol
+// of their own (cluster peer links) use it where TLS would use ALPN.
+func ChooseProtocol(offered []string) (string, bool) {
+	for _, p := range offered {
+		if p == "" {
+			continue
+		}
+		if _, ok := dialectFor(p); ok {
+			return p, true
+		}
+	}
+	return "", false
 }
 
 func dialectFor(protocol string) (Dialect, bool) {
