@@ -630,15 +630,11 @@ func readGroupStream(data []byte, v Version, maxFrame uint64) (GroupHeader, [][]
 	}
 	var frames [][]byte
 	for {
-		size, err := ReadFrameSize(r, maxFrame)
+		p, err := ReadFrame(r, maxFrame)
 		if err == io.EOF {
 			return h, frames, nil
 		}
 		if err != nil {
-			return GroupHeader{}, nil, err
-		}
-		p := make([]byte, size)
-		if err := r.ReadFull(p); err != nil {
 			return GroupHeader{}, nil, err
 		}
 		frames = append(frames, p)

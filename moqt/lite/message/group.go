@@ -58,7 +58,32 @@ func ReadFrameSize(r *wire.Reader, max uint64) (uint64, error) {
 		return 0, err
 	}
 	if size > max {
-		return 0, fmt.Errorf("%w: frame of %d bytes > %d", wire.ErrTooLarge, size, max)
+		return 0, &FrameTooLargeError{Size: size, Max: max}
 	}
 	return size, nil
 }
+
+// ReadFrame reads one whole frame, its size (at most max, as for
+// ReadFrameSize) and then its payload into a new slice. It returns io.EOF
+// when the stream ended cleanly between frames, which ends the group; a
+// stream that ends inside a frame is wire.ErrTruncated.
+func ReadFrame(r *wire.Reader, max uint64) ([]byte, error) {
+	size, err := ReadFrameSize(r, max)
+	if err != nil {
+		return nil, err
+	}
+	return r.ReadN(int(size))
+}
+
+// FrameTooLargeError is ReadFrameSize's and ReadFrame's error for a frame
+// above the reader's limit; the session closes with its own code for it. It
+// wraps wire.ErrTooLarge.
+type FrameTooLargeError struct {
+	Size, Max uint64
+}
+
+func (e *FrameTooLargeError) Error() string {
+	return fmt.Sprintf("%v: frame of %d bytes > %d", wire.ErrTooLarge, e.Size, e.Max)
+}
+
+func (e *FrameTooLargeError) Unwrap() error { return wire.ErrTooLarge }

@@ -229,8 +229,13 @@ func TestReadFrameSize(t *testing.T) {
 	if size, err := ReadFrameSize(r, DefaultMaxFrameSize); err != nil || size != 0 {
 		t.Fatalf("empty frame: %d, %v", size, err)
 	}
-	if _, err := ReadFrameSize(r, 1<<20-1); !errors.Is(err, wire.ErrTooLarge) {
+	_, err := ReadFrameSize(r, 1<<20-1)
+	var tooLarge *FrameTooLargeError
+	if !errors.Is(err, wire.ErrTooLarge) || !errors.As(err, &tooLarge) || *tooLarge != (FrameTooLargeError{Size: 1 << 20, Max: 1<<20 - 1}) {
 		t.Fatalf("over max: %v", err)
+	}
+	if want := wire.ErrTooLarge.Error() + ": frame of 1048576 bytes > 1048575"; err.Error() != want {
+		t.Fatalf("over max: %q, want %q", err, want)
 	}
 	if _, err := ReadFrameSize(r, DefaultMaxFrameSize); err != io.EOF {
 		t.Fatalf("end of group: %v, want io.EOF", err)
@@ -239,5 +244,36 @@ func TestReadFrameSize(t *testing.T) {
 	r = wire.NewReader(bytes.NewReader([]byte{0x80, 0x01}))
 	if _, err := ReadFrameSize(r, DefaultMaxFrameSize); !errors.Is(err, wire.ErrTruncated) {
 		t.Fatalf("cut varint: %v", err)
+	}
+}
+
+// ReadFrame reads what a Group or Fetch stream carries after its header:
+// whole frames until a clean end, which is io.EOF; an end inside a frame is
+// a truncation, and a size over the limit is refused before its payload.
+func TestReadFrame(t *testing.T) {
+	stream := AppendFrame(AppendFrame(AppendFrame(nil, []byte("key")), nil), []byte("delta"))
+	r := wire.NewReader(bytes.NewReader(stream))
+	for _, want := range []string{"key", "", "delta"} {
+		p, err := ReadFrame(r, DefaultMaxFrameSize)
+		if err != nil || string(p) != want {
+			t.Fatalf("frame %q, %v; want %q", p, err, want)
+		}
+	}
+	if _, err := ReadFrame(r, DefaultMaxFrameSize); err != io.EOF {
+		t.Fatalf("end of group: %v, want io.EOF", err)
+	}
+	for _, tc := range []struct {
+		name string
+		in   []byte
+		max  uint64
+		want error
+	}{
+		{"payload cut", unhex(t, "05 6865"), DefaultMaxFrameSize, wire.ErrTruncated},
+		{"size cut", unhex(t, "80"), DefaultMaxFrameSize, wire.ErrTruncated},
+		{"over max", unhex(t, "05 68656c6c6f"), 4, wire.ErrTooLarge},
+	} {
+		if _, err := ReadFrame(wire.NewReader(bytes.NewReader(tc.in)), tc.max); !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
 	}
 }

@@ -1,6 +1,10 @@
 package message
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/moq-cluster/moq-relay/moqt/wire"
+)
 
 // StreamType is the varint that opens a bidirectional stream. The draft's
 // prose calls it a byte, but every implementation reads and writes a varint;
@@ -51,4 +55,29 @@ func (t UniStreamType) String() string {
 		return "group"
 	}
 	return fmt.Sprintf("uni-stream(0x%x)", uint64(t))
+}
+
+// AppendStreamType appends the varint that opens a bidirectional stream, or
+// (StreamServerCompat) that answers the `moql` SETUP stream.
+func AppendStreamType(b []byte, t StreamType) []byte {
+	return wire.AppendVarint(b, uint64(t))
+}
+
+// ReadStreamType reads the varint that opens a bidirectional stream. A
+// stream that ends cleanly before it yields io.EOF.
+func ReadStreamType(r *wire.Reader) (StreamType, error) {
+	t, err := r.Varint()
+	return StreamType(t), err
+}
+
+// AppendUniStreamType appends the varint that opens a unidirectional stream.
+func AppendUniStreamType(b []byte, t UniStreamType) []byte {
+	return wire.AppendVarint(b, uint64(t))
+}
+
+// ReadUniStreamType reads the varint that opens a unidirectional stream. A
+// stream that ends cleanly before it yields io.EOF.
+func ReadUniStreamType(r *wire.Reader) (UniStreamType, error) {
+	t, err := r.Varint()
+	return UniStreamType(t), err
 }

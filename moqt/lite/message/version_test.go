@@ -1,8 +1,13 @@
 package message
 
 import (
+	"bytes"
+	"errors"
+	"io"
 	"reflect"
 	"testing"
+
+	"github.com/moq-cluster/moq-relay/moqt/wire"
 )
 
 func TestVersionCodes(t *testing.T) {
@@ -79,6 +84,27 @@ func TestStreamTypes(t *testing.T) {
 	}
 	if UniStreamGroup != 0 || UniStreamGroup.String() != "group" {
 		t.Errorf("UniStreamGroup")
+	}
+	for _, typ := range []StreamType{StreamAnnounce, StreamClientCompat, StreamServerCompat, 0x3fff} {
+		enc := AppendStreamType(nil, typ)
+		if got, err := ReadStreamType(wire.NewReader(bytes.NewReader(enc))); err != nil || got != typ {
+			t.Errorf("stream type %s: %x read back as %s, %v", typ, enc, got, err)
+		}
+	}
+	if got, want := AppendStreamType(nil, StreamClientCompat), []byte{0x20}; !bytes.Equal(got, want) {
+		t.Errorf("AppendStreamType(client-compat) = %x, want %x", got, want)
+	}
+	if got, want := AppendUniStreamType([]byte{9}, UniStreamGroup), []byte{9, 0}; !bytes.Equal(got, want) {
+		t.Errorf("AppendUniStreamType(group) = %x, want %x", got, want)
+	}
+	if got, err := ReadUniStreamType(wire.NewReader(bytes.NewReader([]byte{0x40, 0x07}))); err != nil || got != 7 {
+		t.Errorf("ReadUniStreamType(4007) = %s, %v", got, err)
+	}
+	if _, err := ReadStreamType(wire.NewReader(bytes.NewReader(nil))); err != io.EOF {
+		t.Errorf("empty stream: %v, want io.EOF", err)
+	}
+	if _, err := ReadUniStreamType(wire.NewReader(bytes.NewReader([]byte{0x40}))); !errors.Is(err, wire.ErrTruncated) {
+		t.Errorf("cut type: %v, want ErrTruncated", err)
 	}
 	if StreamSubscribe.String() != "subscribe" || StreamType(0x99).String() != "stream(0x99)" || UniStreamType(3).String() != "uni-stream(0x3)" {
 		t.Errorf("String")
