@@ -40,7 +40,7 @@ func (s *Session) GoAway(uri string) error {
 	if err != nil {
 		return fmt.Errorf("lite: open GOAWAY stream: %w", err)
 	}
-	msg := wire.AppendVarint(nil, uint64(message.StreamGoaway))
+	msg := message.AppendStreamType(nil, message.StreamGoaway)
 	msg = (&message.Goaway{URI: uri}).AppendTo(msg, s.version)
 	if _, err := str.Write(msg); err != nil {
 		resetStream(str, wire.CodeCancel)

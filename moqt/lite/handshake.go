@@ -56,7 +56,7 @@ func Accept(ctx context.Context, conn transport.Session, cfg moqt.SessionConfig)
 	}
 	reply := message.ServerSetup{Version: v}
 	reply.Params.SetBytes(message.ParamImplementation, []byte(implementation))
-	buf := wire.AppendVarint(nil, uint64(message.StreamServerCompat))
+	buf := message.AppendStreamType(nil, message.StreamServerCompat)
 	if _, err := str.Write(reply.AppendTo(buf)); err != nil {
 		_ = conn.CloseWithError(uint32(wire.CodeTransport), "setup write failed")
 		return nil, fmt.Errorf("lite: write server setup: %w", err)
@@ -112,7 +112,7 @@ func Connect(ctx context.Context, conn transport.Session, path string, cfg moqt.
 		hello.Params.SetBytes(message.ParamPath, []byte(setupPath))
 	}
 	hello.Params.SetBytes(message.ParamImplementation, []byte(implementation))
-	buf := wire.AppendVarint(nil, uint64(message.StreamClientCompat))
+	buf := message.AppendStreamType(nil, message.StreamClientCompat)
 	if _, err := str.Write(hello.AppendTo(buf)); err != nil {
 		return nil, fmt.Errorf("lite: write client setup: %w", err)
 	}
@@ -148,9 +148,9 @@ func readSetup[M any](ctx context.Context, str transport.Stream, want message.St
 	stop := context.AfterFunc(ctx, func() { str.CancelRead(uint32(wire.CodeTimeout)) })
 	defer stop()
 	r := wire.NewReader(str)
-	typ, err := r.Varint()
-	if err == nil && message.StreamType(typ) != want {
-		return nil, wire.Errorf(wire.CodeProtocolViolation, "expected %s stream (0x%x), got 0x%x", name, uint64(want), typ)
+	typ, err := message.ReadStreamType(r)
+	if err == nil && typ != want {
+		return nil, wire.Errorf(wire.CodeProtocolViolation, "expected %s stream (0x%x), got 0x%x", name, uint64(want), uint64(typ))
 	}
 	var m M
 	if err == nil {

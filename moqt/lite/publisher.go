@@ -443,7 +443,7 @@ func (sub *served) write(gs *groupSend) {
 	sub.reprioritizeLocked()
 	sub.mu.Unlock()
 
-	buf := wire.AppendVarint(make([]byte, 0, 64), uint64(message.UniStreamGroup))
+	buf := message.AppendUniStreamType(make([]byte, 0, 64), message.UniStreamGroup)
 	hdr := message.GroupHeader{SubscribeID: sub.id, Sequence: gs.seq}
 	buf = hdr.AppendTo(buf, s.version)
 	// The header, and the first frame when it is already here, are written
@@ -471,7 +471,7 @@ func (sub *served) write(gs *groupSend) {
 			gs.drop(wire.CodeOf(err, wire.CodeCancel))
 			return
 		}
-		buf = wire.AppendVarint(buf, uint64(len(frame)))
+		buf = message.AppendFrameHeader(buf, uint64(len(frame)))
 		// Small frames travel in one write with their header; large ones are
 		// written in place to avoid a copy.
 		if len(frame) <= smallFrame {
@@ -573,7 +573,7 @@ func (s *Session) serveFetch(str transport.Stream, r *wire.Reader) error {
 			resetStream(str, wire.CodeOf(err, wire.CodeCancel))
 			return nil
 		}
-		buf = append(wire.AppendVarint(buf[:0], uint64(len(frame))), frame...)
+		buf = message.AppendFrame(buf[:0], frame)
 		if _, err := str.Write(buf); err != nil {
 			return nil
 		}

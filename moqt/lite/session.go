@@ -268,7 +268,7 @@ func (s *Session) acceptUni() error {
 
 func (s *Session) handleBidi(str transport.Stream) error {
 	r := wire.NewReader(str)
-	typ, err := r.Varint()
+	typ, err := message.ReadStreamType(r)
 	if err != nil {
 		str.CancelWrite(uint32(wire.CodeCancel))
 		if err == io.EOF {
@@ -276,7 +276,7 @@ func (s *Session) handleBidi(str transport.Stream) error {
 		}
 		return fmt.Errorf("read stream type: %w", err)
 	}
-	switch message.StreamType(typ) {
+	switch typ {
 	case message.StreamAnnounce:
 		return s.serveAnnounce(str, r)
 	case message.StreamSubscribe:
@@ -292,7 +292,7 @@ func (s *Session) handleBidi(str transport.Stream) error {
 	}
 	// moq-lite-03+: an unknown stream type resets that stream and is not fatal,
 	// so extensions can be probed.
-	s.log.Debug("unknown bidirectional stream type", zap.Uint64("type", typ))
+	s.log.Debug("unknown bidirectional stream type", zap.Uint64("type", uint64(typ)))
 	resetStream(str, wire.CodeUnexpectedStream)
 	return nil
 }
@@ -300,7 +300,7 @@ func (s *Session) handleBidi(str transport.Stream) error {
 func (s *Session) handleUni(str transport.ReceiveStream, t *turn) error {
 	defer t.done()
 	r := wire.NewReader(str)
-	typ, err := r.Varint()
+	typ, err := message.ReadUniStreamType(r)
 	if err != nil {
 		str.CancelRead(uint32(wire.CodeCancel))
 		if err == io.EOF {
@@ -308,8 +308,8 @@ func (s *Session) handleUni(str transport.ReceiveStream, t *turn) error {
 		}
 		return fmt.Errorf("read stream type: %w", err)
 	}
-	if message.UniStreamType(typ) != message.UniStreamGroup {
-		s.log.Debug("unknown unidirectional stream type", zap.Uint64("type", typ))
+	if typ != message.UniStreamGroup {
+		s.log.Debug("unknown unidirectional stream type", zap.Uint64("type", uint64(typ)))
 		str.CancelRead(uint32(wire.CodeUnexpectedStream))
 		return nil
 	}

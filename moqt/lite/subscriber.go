@@ -190,7 +190,7 @@ func (s *Session) runUpstream(b *moqt.Broadcast, path string, w *moqt.TrackWrite
 		return nil
 	}
 	req := message.Subscribe{ID: up.id, Broadcast: path, Track: w.Name()}
-	buf := wire.AppendVarint(nil, uint64(message.StreamSubscribe))
+	buf := message.AppendStreamType(nil, message.StreamSubscribe)
 	if _, err := str.Write(req.AppendTo(buf, s.version)); err != nil {
 		w.Abort(fmt.Errorf("write subscribe: %w", err))
 		return nil
@@ -355,24 +355,17 @@ func (s *Session) recvGroup(str transport.ReceiveStream, r *wire.Reader, t *turn
 		maxFrame = message.DefaultMaxFrameSize
 	}
 	for {
-		size, err := r.Varint()
+		payload, err := message.ReadFrame(r, uint64(maxFrame))
 		if err == io.EOF {
 			gw.Close()
 			return nil
 		}
-		if err != nil {
-			gw.Abort(peerError(err))
-			if _, fatal := fatalCode(err); fatal {
-				return err
-			}
-			return nil
-		}
-		if size > uint64(maxFrame) {
+		var tooLarge *message.FrameTooLargeError
+		if errors.As(err, &tooLarge) {
 			gw.Abort(moqt.ErrFrameTooLarge)
 			str.CancelRead(uint32(wire.CodeTooLarge))
-			return fatalf(wire.CodeTooLarge, "frame of %d bytes exceeds the %d byte limit", size, maxFrame)
+			return fatalf(wire.CodeTooLarge, "frame of %d bytes exceeds the %d byte limit", tooLarge.Size, maxFrame)
 		}
-		payload, err := r.ReadN(int(size))
 		if err != nil {
 			gw.Abort(peerError(err))
 			if _, fatal := fatalCode(err); fatal {
@@ -404,7 +397,7 @@ func (s *Session) Announced(ctx context.Context, prefix string) (moqt.Announceme
 	if s.version.HasExcludeHop() {
 		req.ExcludeHop = s.cfg.HopID
 	}
-	buf := wire.AppendVarint(nil, uint64(message.StreamAnnounce))
+	buf := message.AppendStreamType(nil, message.StreamAnnounce)
 	if _, err := str.Write(req.AppendTo(buf, s.version)); err != nil {
 		resetStream(str, wire.CodeCancel)
 		return nil, fmt.Errorf("lite: write announce interest: %w", err)
