@@ -21,4 +21,11 @@
 //
 // The `moql` SETUP exchange (ClientSetup/ServerSetup) uses draft-14 framing,
 // a big-endian u16 length, and is independent of the lite version.
+//
+// Streams open with a type varint (AppendStreamType/ReadStreamType, and the
+// Uni variants for Group streams); Group and Fetch streams then carry FRAMEs
+// (AppendFrame/AppendFrameHeader, ReadFrame/ReadFrameSize).
+//
+// The package imports only the standard library and moqt/wire; the session
+// engine that uses it is moqt/lite, and nothing there frames bytes itself.
 package message

@@ -12,7 +12,7 @@ import (
 // same stream with the StreamServerCompat varint and a SERVER_SETUP. Both
 // messages use draft-14 framing, a big-endian u16 body length, whatever
 // version they end up selecting. The type varints are the caller's to write
-// and read, as for every other stream type.
+// and read (AppendStreamType, ReadStreamType), as for every other stream type.
 //
 // Setup messages deliberately do not implement Message: their framing is not
 // a varint length, so ReadMessage must not be used for them.
