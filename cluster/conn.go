@@ -16,7 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/moq-cluster/moq-relay/cluster/proto"
-	"github.com/moq-cluster/moq-relay/moqt/lite"
+	"github.com/moq-cluster/moq-relay/moqt"
 	"github.com/moq-cluster/moq-relay/moqt/wire"
 	"github.com/moq-cluster/moq-relay/transport"
 )
@@ -115,6 +115,9 @@ func (d *dialer) handshake(ctx context.Context, conn transport.Session, purpose 
 	defer stop()
 	hello := d.hello
 	hello.Version, hello.Purpose = proto.Version, purpose
+	if purpose == proto.PurposePeer {
+		hello.Protocols = moqt.Protocols()
+	}
 	if _, err := str.Write(proto.Append(nil, hello)); err != nil {
 		return nil, nil, none, refusal(conn, err)
 	}
@@ -285,8 +288,11 @@ func (s *sender) run(ctx context.Context) error {
 	}
 }
 
-// peerConn presents a PurposePeer connection to the moq-lite dialect as a
-// moql connection: the version is negotiated by SETUP.
-type peerConn struct{ transport.Session }
+// peerConn presents a PurposePeer connection to moqt as a connection whose
+// ALPN was the MoQ protocol the Hello/Welcome exchange chose.
+type peerConn struct {
+	transport.Session
+	protocol string
+}
 
-func (peerConn) Protocol() string { return lite.ProtocolMoql }
+func (c peerConn) Protocol() string { return c.protocol }

@@ -28,6 +28,8 @@ func TestHostileControlConnections(t *testing.T) {
 		{"truncated hello", hello[:len(hello)-3], proto.CodeProtocolViolation},
 		{"not a hello first", proto.Append(nil, proto.Announce{Path: "x"}), proto.CodeProtocolViolation},
 		{"future version", proto.Append(nil, proto.Hello{Version: 99, NodeID: "x"}), proto.CodeVersion},
+		{"peer link in no moq protocol the node speaks", proto.Append(nil, proto.Hello{Version: proto.Version, Purpose: proto.PurposePeer, NodeID: "alien",
+			URL: "https://127.0.0.1:1", Token: clustertest.DefaultToken, Protocols: []string{"moq-lite-99", "moqt-99"}}), proto.CodeVersion},
 		{"unknown message after welcome", append(append([]byte{}, hello...), 0x3f, 0x00), proto.CodeProtocolViolation},
 		{"oversized message after welcome", append(append([]byte{}, hello...), 0x10, 0x80, 0x20, 0x00, 0x00), proto.CodeProtocolViolation},
 		{"leaf-only message after welcome", append(append([]byte{}, hello...), proto.Append(nil, proto.HeartbeatAck{Seq: 1})...), proto.CodeProtocolViolation},

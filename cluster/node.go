@@ -458,14 +458,22 @@ func (n *Node) untrack(c transport.Session) {
 // node's local broadcasts. It serves nothing relayed from elsewhere, so a
 // broadcast crosses at most one node-to-node hop.
 func (n *Node) servePeer(ctx context.Context, a *accepted, log *zap.Logger) {
-	if _, err := a.str.Write(proto.Append(nil, n.welcome())); err != nil {
+	protocol, ok := moqt.ChooseProtocol(a.hello.Protocols)
+	if !ok {
+		_ = a.conn.CloseWithError(proto.CodeVersion, "no common moq protocol for a peer link")
+		log.Warn("peer link refused: no common moq protocol", zap.Strings("offered", a.hello.Protocols))
+		return
+	}
+	welcome := n.welcome()
+	welcome.Protocol = protocol
+	if _, err := a.str.Write(proto.Append(nil, welcome)); err != nil {
 		log.Debug("peer link closed during handshake", transport.LogError(err))
 		return
 	}
 	_ = a.str.Close()
 	a.str.CancelRead(proto.CodeNone)
 	hsCtx, cancel := context.WithTimeout(ctx, n.opts.EstablishTimeout)
-	sess, err := moqt.Accept(hsCtx, peerConn{a.conn}, moqt.SessionConfig{
+	sess, err := moqt.Accept(hsCtx, peerConn{a.conn, protocol}, moqt.SessionConfig{
 		Origin:     n.opts.Origin,
 		LocalOnly:  true,
 		Track:      n.opts.Track,

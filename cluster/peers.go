@@ -192,7 +192,11 @@ func (l *peerLink) dial() (moqt.Session, uint64, error) {
 	}
 	_ = str.Close()
 	str.CancelRead(proto.CodeNone)
-	sess, err := moqt.ConnectSession(ctx, peerConn{conn}, "", moqt.SessionConfig{
+	if _, ok := moqt.ChooseProtocol([]string{welcome.Protocol}); !ok {
+		_ = conn.CloseWithError(proto.CodeVersion, "peer chose an unknown moq protocol")
+		return nil, 0, fmt.Errorf("peer chose moq protocol %q, which this node does not speak", welcome.Protocol)
+	}
+	sess, err := moqt.ConnectSession(ctx, peerConn{conn, welcome.Protocol}, "", moqt.SessionConfig{
 		Track:      n.opts.Track,
 		HopID:      n.opts.HopID,
 		MaxLatency: n.opts.MaxLatency,

@@ -24,6 +24,8 @@ const (
 	MaxHeartbeatInterval = 24 * time.Hour
 	MaxTicketKeyLen      = 64
 	MaxTicketLen         = 4096
+	MaxProtocols         = 32 // MoQ protocols offered in one Hello
+	MaxProtocolLen       = 255
 )
 
 // minCandidateLen is the smallest encoding of a Candidate: two empty
@@ -115,14 +117,20 @@ func appendBody(b []byte, m Message) []byte {
 		b = wire.AppendString(b, m.NodeID)
 		b = wire.AppendString(b, m.URL)
 		b = wire.AppendString(b, m.Token)
-		return wire.AppendVarint(b, m.Incarnation)
+		b = wire.AppendVarint(b, m.Incarnation)
+		b = wire.AppendVarint(b, uint64(len(m.Protocols)))
+		for _, p := range m.Protocols {
+			b = wire.AppendString(b, p)
+		}
+		return b
 	case Welcome:
 		b = wire.AppendString(b, m.NodeID)
 		b = wire.AppendVarint(b, uint64(m.HeartbeatInterval/time.Millisecond))
 		b = wire.AppendVarint(b, m.SuspectThreshold)
 		b = wire.AppendVarint(b, m.OfflineThreshold)
 		b = wire.AppendVarint(b, m.Incarnation)
-		return wire.AppendString(b, string(m.TicketKey))
+		b = wire.AppendString(b, string(m.TicketKey))
+		return wire.AppendString(b, m.Protocol)
 	case Announce:
 		return wire.AppendString(b, m.Path)
 	case Unannounce:
@@ -315,6 +323,12 @@ func checkFields(m Message) error {
 		c.str("url", m.URL, MaxURLLen)
 		c.str("token", m.Token, MaxTokenLen)
 		c.varint("incarnation", m.Incarnation)
+		if len(m.Protocols) > MaxProtocols {
+			c.fail(wire.ErrTooLarge, "%d protocols > %d", len(m.Protocols), MaxProtocols)
+		}
+		for _, p := range m.Protocols {
+			c.str("protocol", p, MaxProtocolLen)
+		}
 	case Welcome:
 		c.str("node id", m.NodeID, MaxNodeIDLen)
 		if d := m.HeartbeatInterval; d < 0 || d.Truncate(time.Millisecond) > MaxHeartbeatInterval {
@@ -326,6 +340,7 @@ func checkFields(m Message) error {
 		if len(m.TicketKey) > MaxTicketKeyLen {
 			c.fail(wire.ErrTooLarge, "ticket key of %d bytes > %d", len(m.TicketKey), MaxTicketKeyLen)
 		}
+		c.str("protocol", m.Protocol, MaxProtocolLen)
 	case Announce:
 		c.str("path", m.Path, MaxPathLen)
 	case Unannounce:
@@ -455,6 +470,18 @@ func (d *decoder) bytes(max int) []byte {
 	return nil
 }
 
+func (d *decoder) protocols() []string {
+	n := d.BoundedVarint(MaxProtocols)
+	if n == 0 {
+		return nil // canonical: an empty list decodes as none
+	}
+	out := make([]string, 0, n)
+	for range n {
+		out = append(out, d.String(MaxProtocolLen))
+	}
+	return out
+}
+
 func (d *decoder) purpose() Purpose {
 	return Purpose(d.enum("purpose", uint64(PurposeControl), uint64(PurposePeer)))
 }
@@ -516,12 +543,13 @@ func Decode(t MsgType, body []byte) (Message, error) {
 	switch t {
 	case TypeHello:
 		m = Hello{Version: d.Varint(), Purpose: d.purpose(), NodeID: d.String(MaxNodeIDLen),
-			URL: d.String(MaxURLLen), Token: d.String(MaxTokenLen), Incarnation: d.Varint()}
+			URL: d.String(MaxURLLen), Token: d.String(MaxTokenLen), Incarnation: d.Varint(),
+			Protocols: d.protocols()}
 	case TypeWelcome:
 		m = Welcome{NodeID: d.String(MaxNodeIDLen),
 			HeartbeatInterval: time.Duration(d.BoundedVarint(uint64(MaxHeartbeatInterval/time.Millisecond))) * time.Millisecond,
 			SuspectThreshold:  d.Varint(), OfflineThreshold: d.Varint(), Incarnation: d.Varint(),
-			TicketKey: d.bytes(MaxTicketKeyLen)}
+			TicketKey: d.bytes(MaxTicketKeyLen), Protocol: d.String(MaxProtocolLen)}
 	case TypeAnnounce:
 		m = Announce{Path: d.String(MaxPathLen)}
 	case TypeUnannounce:

@@ -61,21 +61,23 @@ var (
 var goldenCases = []goldenCase{
 	// HELLO: version | purpose | node id | url | token | incarnation.
 	{"hello control", Hello{Version: 1, Purpose: PurposeControl, NodeID: "a", URL: "https://a:443", Token: "s3cret", Incarnation: 0x1234},
-		"01 1b 01 00 01 61 0d 68747470733a2f2f613a343433 06 733363726574 5234"},
+		"01 1c 01 00 01 61 0d 68747470733a2f2f613a343433 06 733363726574 5234 00"},
 	{"hello peer empty", Hello{Version: 2, Purpose: PurposePeer},
-		"01 06 02 01 00 00 00 00"},
+		"01 07 02 01 00 00 00 00 00"},
+	{"hello peer protocols", Hello{Version: 2, Purpose: PurposePeer, Protocols: []string{"moq-lite-04", "moqt-18"}},
+		"01 1b 02 01 00 00 00 00 02 0b 6d6f712d6c6974652d3034 07 6d6f71742d3138"},
 	{"hello wide version", Hello{Version: 16384, NodeID: "n1", Incarnation: 1<<53 - 1},
-		"01 12 80004000 00 02 6e31 00 00 c01fffffffffffff"},
+		"01 13 80004000 00 02 6e31 00 00 c01fffffffffffff 00"},
 
 	// WELCOME: node id | heartbeat interval ms | suspect | offline | incarnation | ticket key.
 	{"welcome", Welcome{NodeID: "root", HeartbeatInterval: 2 * time.Second, SuspectThreshold: 3, OfflineThreshold: 5, Incarnation: 7},
-		"02 0b 04 726f6f74 47d0 03 05 07 00"},
+		"02 0c 04 726f6f74 47d0 03 05 07 00 00"},
 	{"welcome zero", Welcome{},
-		"02 06 00 00 00 00 00 00"},
+		"02 07 00 00 00 00 00 00 00"},
 	{"welcome max interval", Welcome{HeartbeatInterval: 24 * time.Hour},
-		"02 09 00 85265c00 00 00 00 00"},
+		"02 0a 00 85265c00 00 00 00 00 00"},
 	{"welcome ticket key", Welcome{NodeID: "r", TicketKey: []byte{0xde, 0xad, 0xbe, 0xef}},
-		"02 0b 01 72 00 00 00 00 04 deadbeef"},
+		"02 0c 01 72 00 00 00 00 04 deadbeef 00"},
 
 	// ANNOUNCE, UNANNOUNCE: path.
 	{"announce", Announce{Path: "room/alice"},
@@ -323,7 +325,9 @@ var malformedBodies = []struct {
 	{"hello token over limit", TypeHello, "01 00 00 00 5001" + strings.Repeat("74", 4097), wire.ErrTooLarge},
 	{"hello node id not utf-8", TypeHello, "01 00 01 ff 00 00", wire.ErrInvalid},
 	{"hello token not utf-8", TypeHello, "01 00 00 00 02 c328", wire.ErrInvalid},
-	{"hello trailing", TypeHello, "01 00 00 00 00 00 00", wire.ErrTrailing},
+	{"hello trailing", TypeHello, "01 00 00 00 00 00 00 00", wire.ErrTrailing},
+	{"hello protocols over limit", TypeHello, "01 01 00 00 00 00 21", wire.ErrTooLarge},
+	{"welcome protocol not utf-8", TypeWelcome, "00 00 00 00 00 00 01 ff", wire.ErrInvalid},
 	{"hello missing incarnation", TypeHello, "01 00 00 00 00", wire.ErrTruncated},
 	{"hello huge string length", TypeHello, "01 00 ffffffffffffffff", wire.ErrTooLarge},
 	{"welcome interval over 24h", TypeWelcome, "00 85265c01 00 00", wire.ErrTooLarge},

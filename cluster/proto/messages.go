@@ -40,6 +40,11 @@ type Hello struct {
 	// starts: a node that crashes and comes back under the same id is a new
 	// incarnation, and everything bound to the old one is retired.
 	Incarnation uint64
+	// Protocols are the MoQ protocols (ALPN names) the dialing node can run
+	// a peer link in, in its order of preference; only PurposePeer sends
+	// any. The accepting node picks one, so peer links negotiate their
+	// dialect like any client does, just inside the cluster connection.
+	Protocols []string
 }
 
 // Welcome accepts a Hello (server → client). A refusal is a connection
@@ -54,6 +59,9 @@ type Welcome struct {
 	// it signs (empty from a node that issues none): any node verifies a
 	// ticket without asking the root.
 	TicketKey []byte
+	// Protocol is the MoQ protocol chosen from Hello.Protocols for a peer
+	// link ("" for other purposes).
+	Protocol string
 }
 
 // Announce tells the root that the sender publishes Path locally.

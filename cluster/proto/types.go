@@ -4,7 +4,7 @@
 package proto
 
 // ALPN is the protocol name nodes negotiate on the relay's UDP port.
-const ALPN = "moq-cluster-3"
+const ALPN = "moq-cluster-4"
 
 // Version is carried in Hello so a later protocol can be told apart even
 // if it keeps the ALPN.
