@@ -40,23 +40,29 @@ func TestBrowserCluster(t *testing.T) {
 				t.Run(route.name+"/"+pkg+"/"+proto.name, func(t *testing.T) {
 					t.Parallel()
 					br.slot(t)
-					crossNode(t, br, route.from, route.to, pkg, proto.name, proto.alpn, proto.want)
+					side := pageSide{pkg: pkg, alpn: proto.alpn, want: proto.want}
+					crossNode(t, br, route.from, route.to, proto.name, side, side)
 				})
 			}
 		}
 	}
 }
 
-// crossNode publishes from a page on from and receives with a page on to.
-func crossNode(t *testing.T, br *browser, from, to *relayProc, pkg, protoName, alpn, want string) {
+// pageSide is the package of one page, the protocols it offers (--alpn, ""
+// for the package's default list) and the protocol it must report.
+type pageSide struct{ pkg, alpn, want string }
+
+// crossNode publishes from a page (pubSide) on from and receives with a page
+// (subSide) on to; from may be to.
+func crossNode(t *testing.T, br *browser, from, to *relayProc, caseName string, pubSide, subSide pageSide) {
 	// The publishing page writes one frame per group every 100 ms from the
 	// first request on, for up to 10 s; the receiver needs 5.
 	const published, count = 100, 5
-	broadcast := fmt.Sprintf("cluster/%s-%s/%s/%s", from.name, to.name, pkg, protoName)
+	broadcast := fmt.Sprintf("cluster/%s-%s/%s/%s", from.name, to.name, pubSide.pkg, caseName)
 	prefix := uniquePrefix(t)
 	watcher := connectGo(t, to)
-	pub := br.open(t, pageRequest{Pkg: pkg, Mode: "pub", Relay: from.url(), Broadcast: broadcast, Track: "t",
-		Frames: published, Interval: 100, Hold: 30000, Prefix: prefix, ALPN: alpn, Timeout: 30000})
+	pub := br.open(t, pageRequest{Pkg: pubSide.pkg, Mode: "pub", Relay: from.url(), Broadcast: broadcast, Track: "t",
+		Frames: published, Interval: 100, Hold: 30000, Prefix: prefix, ALPN: pubSide.alpn, Timeout: 30000})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := pub.event(ctx, "announced"); err != nil {
@@ -73,8 +79,8 @@ func crossNode(t *testing.T, br *browser, from, to *relayProc, pkg, protoName, a
 		t.Logf("announced on %s %v after the page published on %s", to.name, time.Since(pubAnnounced).Round(time.Millisecond), from.name)
 	}
 
-	sub := br.open(t, pageRequest{Pkg: pkg, Mode: "sub", Relay: to.url(), Broadcast: broadcast, Track: "t",
-		Count: count, ALPN: alpn, Timeout: 15000})
+	sub := br.open(t, pageRequest{Pkg: subSide.pkg, Mode: "sub", Relay: to.url(), Broadcast: broadcast, Track: "t",
+		Count: count, ALPN: subSide.alpn, Timeout: 15000})
 	subFinal, err := sub.result()
 	if err != nil {
 		t.Fatalf("receiving page on %s: %v%s", to.name, err, sub.logs())
@@ -83,13 +89,13 @@ func crossNode(t *testing.T, br *browser, from, to *relayProc, pkg, protoName, a
 		pub.stop()
 		pubFinal, _ := pub.result()
 		t.Fatalf("receiving page %s on %s failed in phase %q after %d frames %q: %s%s\npublishing page on %s: ok=%v phase %q published %d %s%s",
-			pkg, to.name, subFinal.Phase, len(subFinal.Frames), subFinal.Frames, subFinal.Error, sub.logs(),
+			subSide.pkg, to.name, subFinal.Phase, len(subFinal.Frames), subFinal.Frames, subFinal.Error, sub.logs(),
 			from.name, pubFinal.OK, pubFinal.Phase, pubFinal.Published, pubFinal.Error, pub.logs())
 	}
 	pub.stop()
 	pubFinal := pub.wait(t)
-	sub.checkProtocol(t, want)
-	pub.checkProtocol(t, want)
+	sub.checkProtocol(t, subSide.want)
+	pub.checkProtocol(t, pubSide.want)
 
 	// From the first frame on, consecutive frames of this page's track. A
 	// subscription starts at the latest group, and a group the publisher
@@ -121,7 +127,7 @@ func crossNode(t *testing.T, br *browser, from, to *relayProc, pkg, protoName, a
 	if len(subFinal.Frames) != count {
 		t.Errorf("receiving page got %d frames, want %d", len(subFinal.Frames), count)
 	}
-	t.Logf("%s %s over %s, %s → %s: %d frames from #%d; latency %s; receiving page done in %v",
-		subFinal.Pkg, subFinal.Version, subFinal.Protocol, from.name, to.name, len(subFinal.Frames), first,
+	t.Logf("%s %s over %s → %s %s over %s, %s → %s: %d frames from #%d; latency %s; receiving page done in %v",
+		pubFinal.Pkg, pubFinal.Version, pubFinal.Protocol, subFinal.Pkg, subFinal.Version, subFinal.Protocol, from.name, to.name, len(subFinal.Frames), first,
 		latencies(lat), time.Since(sub.start).Round(time.Millisecond))
 }
