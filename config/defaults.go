@@ -4,7 +4,6 @@ import (
 	"time"
 
 	"github.com/moq-cluster/moq-relay/moqt"
-	"github.com/moq-cluster/moq-relay/moqt/lite"
 	"github.com/moq-cluster/moq-relay/transport"
 )
 
@@ -30,7 +29,7 @@ func Default() *Config {
 		Relay: RelayConfig{
 			CacheGroups:  moqt.DefaultCacheGroups,
 			CacheMaxAge:  Duration(moqt.DefaultCacheMaxAge),
-			MaxFrameSize: lite.DefaultMaxFrameSize,
+			MaxFrameSize: moqt.DefaultMaxFrameSize,
 			MaxGroupSize: 64 << 20,
 			MaxLatency:   Duration(moqt.DefaultMaxLatency),
 		},

@@ -11,6 +11,10 @@ import (
 const (
 	DefaultCacheGroups = 8
 	DefaultCacheMaxAge = 30 * time.Second
+	// DefaultMaxFrameSize is the frame payload limit a session applies to
+	// what its peer sends when Limits.MaxFrameSize is 0, whatever the
+	// dialect: a relay buffers a frame whole.
+	DefaultMaxFrameSize = 16 << 20
 )
 
 // Limits bound what a producer may write into a group.
