@@ -12,7 +12,7 @@ import (
 
 	"github.com/moq-cluster/moq-relay/cmd/internal/buildinfo"
 	// moq-lite is the dialect every session speaks today.
-	_ "github.com/moq-cluster/moq-relay/moqt/lite"
+	_ "github.com/moq-cluster/moq-relay/cmd/internal/dialects" // every MoQ dialect
 )
 
 func main() {

@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -20,8 +22,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/moq-cluster/moq-relay/cmd/internal/buildinfo"
+	_ "github.com/moq-cluster/moq-relay/cmd/internal/dialects" // every MoQ dialect
 	"github.com/moq-cluster/moq-relay/moqt"
-	_ "github.com/moq-cluster/moq-relay/moqt/lite" // registers moq-lite
 	"github.com/moq-cluster/moq-relay/transport"
 )
 
@@ -31,6 +33,7 @@ type clientFlags struct {
 	resolve      []string
 	insecure     bool
 	quic         bool
+	protocols    []string
 	verbose      bool
 	idleTimeout  time.Duration
 }
@@ -86,6 +89,7 @@ stderr; stdout carries only frames.
 	pf.BoolVar(&f.insecure, "insecure", false, "skip certificate verification (development only)")
 	pf.StringArrayVar(&f.resolve, "resolve", nil, "connect to `HOST:PORT:ADDR` instead of what HOST resolves to, keeping HOST for TLS and the URL (as curl does), repeatable")
 	pf.BoolVar(&f.quic, "quic", false, "use raw QUIC for https:// URLs")
+	pf.StringSliceVar(&f.protocols, "protocol", nil, "offer only these MoQ protocols, in order (e.g. moq-lite-04, moqt-18, moq-00 for moq-transport draft-14), repeatable or comma-separated; default: every one this build speaks, moq-lite first")
 	pf.BoolVarP(&f.verbose, "verbose", "v", false, "log to stderr")
 	pf.DurationVar(&f.idleTimeout, "idle-timeout", 6*time.Second, "declare the connection lost after this long without a packet from the relay")
 	root.SetVersionTemplate("moq {{.Version}}\n")
@@ -110,6 +114,12 @@ func (f *clientFlags) logger() *zap.Logger {
 // failure) so callers can decide to retry and main can pick the exit status.
 func (f *clientFlags) connect(ctx context.Context, url string, cfg moqt.SessionConfig) (moqt.Session, error) {
 	opts := moqt.ConnectOptions{SessionConfig: cfg, InsecureSkipVerify: f.insecure, QUIC: f.quic, IdleTimeout: f.idleTimeout}
+	for _, p := range f.protocols {
+		if !slices.Contains(moqt.Protocols(), p) {
+			return nil, &failure{exit: exitError, err: fmt.Errorf("--protocol %q: not one this build speaks (%s)", p, strings.Join(moqt.Protocols(), ", "))}
+		}
+		opts.Protocols = append(opts.Protocols, p)
+	}
 	for _, s := range f.fingerprints {
 		fp, err := transport.ParseFingerprint(s)
 		if err != nil {
