@@ -1,0 +1,127 @@
+package message
+
+import (
+	"errors"
+
+	"github.com/moq-cluster/moq-relay/moqt/wire"
+)
+
+// Session termination codes (CONNECTION_CLOSE / WebTransport session close),
+// the same on every supported draft. They are wire.Code values so they can
+// ride in a *wire.Error; note that wire.Code's String names are moq-lite's,
+// not these.
+const (
+	NoError                  wire.Code = 0x0
+	InternalError            wire.Code = 0x1
+	Unauthorized             wire.Code = 0x2
+	ProtocolViolation        wire.Code = 0x3
+	InvalidRequestID         wire.Code = 0x4
+	DuplicateTrackAlias      wire.Code = 0x5
+	KeyValueFormattingError  wire.Code = 0x6 // draft-15 and later
+	InvalidRequiredRequestID wire.Code = 0x7 // draft-17 only
+	InvalidPath              wire.Code = 0x8
+	MalformedPath            wire.Code = 0x9
+	GoawayTimeout            wire.Code = 0x10
+	ControlMessageTimeout    wire.Code = 0x11
+	DataStreamTimeout        wire.Code = 0x12
+	AuthTokenCacheOverflow   wire.Code = 0x13
+	DuplicateAuthTokenAlias  wire.Code = 0x14
+	VersionNegotiationFailed wire.Code = 0x15
+	MalformedAuthToken       wire.Code = 0x16
+	UnknownAuthTokenAlias    wire.Code = 0x17
+	ExpiredAuthToken         wire.Code = 0x18
+	InvalidAuthority         wire.Code = 0x19
+	MalformedAuthority       wire.Code = 0x1a
+	TooManyRequestUpdates    wire.Code = 0x1b // draft-19 and later
+)
+
+// Request error codes (REQUEST_ERROR from draft-15; SUBSCRIBE_ERROR,
+// FETCH_ERROR, PUBLISH_ERROR... in draft-14). Where draft-14 numbers a reason
+// differently, use the function of the same name (e.g. DoesNotExist(v)).
+const (
+	ErrInternal            uint64 = 0x0
+	ErrUnauthorized        uint64 = 0x1
+	ErrTimeout             uint64 = 0x2
+	ErrNotSupported        uint64 = 0x3
+	ErrMalformedAuthToken  uint64 = 0x4 // draft-15+; draft-14: 0x10
+	ErrExpiredAuthToken    uint64 = 0x5 // draft-15+; draft-14: 0x12
+	ErrGoingAway           uint64 = 0x6
+	ErrExcessiveLoad       uint64 = 0x9
+	ErrDoesNotExist        uint64 = 0x10 // draft-15+; draft-14 TRACK_DOES_NOT_EXIST: 0x4
+	ErrInvalidRange        uint64 = 0x11 // draft-15+; draft-14: 0x5
+	ErrMalformedTrack      uint64 = 0x12
+	ErrDuplicateSubscribe  uint64 = 0x19
+	ErrUninterested        uint64 = 0x20 // draft-15+; draft-14: 0x4 (namespace replies)
+	ErrPrefixOverlap       uint64 = 0x30
+	ErrNamespaceTooLarge   uint64 = 0x31
+	ErrInvalidJoiningReqID uint64 = 0x32
+)
+
+// DoesNotExist returns the "track does not exist" request error code for v.
+func DoesNotExist(v Version) uint64 {
+	if v == Draft14 {
+		return 0x4
+	}
+	return ErrDoesNotExist
+}
+
+// InvalidRange returns the "invalid range" request error code for v.
+func InvalidRange(v Version) uint64 {
+	if v == Draft14 {
+		return 0x5
+	}
+	return ErrInvalidRange
+}
+
+// PUBLISH_DONE status codes. draft-18 swapped TOO_FAR_BEHIND and EXPIRED; use
+// Expired(v) and TooFarBehind(v).
+const (
+	DoneInternalError     uint64 = 0x0
+	DoneUnauthorized      uint64 = 0x1
+	DoneTrackEnded        uint64 = 0x2
+	DoneSubscriptionEnded uint64 = 0x3
+	DoneGoingAway         uint64 = 0x4
+	DoneUpdateFailed      uint64 = 0x8
+	DoneExcessiveLoad     uint64 = 0x9
+	DoneMalformedTrack    uint64 = 0x12
+)
+
+// Expired returns PUBLISH_DONE's EXPIRED code for v.
+func Expired(v Version) uint64 {
+	if v >= Draft18 {
+		return 0x6
+	}
+	return 0x5
+}
+
+// TooFarBehind returns PUBLISH_DONE's TOO_FAR_BEHIND code for v.
+func TooFarBehind(v Version) uint64 {
+	if v >= Draft18 {
+		return 0x5
+	}
+	return 0x6
+}
+
+// Data stream reset codes.
+const (
+	ResetInternalError   uint64 = 0x0
+	ResetCancelled       uint64 = 0x1
+	ResetDeliveryTimeout uint64 = 0x2
+	ResetSessionClosed   uint64 = 0x3
+)
+
+// ErrVersion reports a message, stream or field that v does not define.
+var ErrVersion = errors.New("message: not defined in this draft")
+
+// violation wraps a decoding failure as a PROTOCOL_VIOLATION *wire.Error; nil
+// and errors that already carry a code pass through.
+func violation(err error) error {
+	if err == nil {
+		return nil
+	}
+	var we *wire.Error
+	if errors.As(err, &we) {
+		return err
+	}
+	return &wire.Error{Code: ProtocolViolation, Reason: err.Error()}
+}
