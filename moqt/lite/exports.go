@@ -1,6 +1,7 @@
 package lite
 
 import (
+	"github.com/moq-cluster/moq-relay/moqt"
 	"github.com/moq-cluster/moq-relay/moqt/lite/message"
 	"github.com/moq-cluster/moq-relay/moqt/wire"
 )
@@ -48,8 +49,8 @@ type UniStreamType = message.UniStreamType
 const UniStreamGroup = message.UniStreamGroup
 
 // DefaultMaxFrameSize is the frame payload limit a session applies unless
-// the track limits say otherwise.
-const DefaultMaxFrameSize = message.DefaultMaxFrameSize
+// the track limits say otherwise (moqt's, whatever the dialect).
+const DefaultMaxFrameSize = moqt.DefaultMaxFrameSize
 
 // The messages.
 type (

@@ -352,7 +352,7 @@ func (s *Session) recvGroup(str transport.ReceiveStream, r *wire.Reader, t *turn
 	defer stop()
 	maxFrame := s.cfg.Track.Limits.MaxFrameSize
 	if maxFrame <= 0 {
-		maxFrame = message.DefaultMaxFrameSize
+		maxFrame = moqt.DefaultMaxFrameSize
 	}
 	for {
 		payload, err := message.ReadFrame(r, uint64(maxFrame))
