@@ -18,6 +18,7 @@ type shortcut struct {
 
 var shortcuts = []shortcut{
 	{"bind", "MOQ_BIND", "server.bind", "`host:port` to listen on: UDP for QUIC/WebTransport, TCP (same port) for /certificate.sha256, /health, /ready and /cluster"},
+	{"protocol", "MOQ_PROTOCOLS", "server.protocols", "serve only these MoQ `protocol`s, in order of preference (repeatable, comma-separated; default every one: moq-lite-04, moq-lite-03, moql, moqt-20 … moqt-15, moq-00)"},
 	{"tls-cert", "MOQ_TLS_CERT", "server.tls.cert", "TLS certificate chain `file` (PEM)"},
 	{"tls-key", "MOQ_TLS_KEY", "server.tls.key", "TLS private key `file` (PEM)"},
 	{"tls-root", "MOQ_TLS_ROOT", "server.tls.root", "CA `file` (PEM) for mTLS between cluster nodes"},

@@ -67,8 +67,13 @@ type ServerConfig struct {
 	IdleTimeout      Duration `toml:"idle_timeout"`
 	// DrainTimeout bounds a drain (SIGTERM): the node exits when its
 	// sessions are gone or this has passed.
-	DrainTimeout Duration  `toml:"drain_timeout"`
-	TLS          TLSConfig `toml:"tls"`
+	DrainTimeout Duration `toml:"drain_timeout"`
+	// Protocols are the MoQ protocols (ALPN / WebTransport protocol names)
+	// clients may negotiate, in the server's order of preference; empty
+	// means every one the binary speaks. Cluster peer links are not
+	// restricted by it.
+	Protocols []string  `toml:"protocols"`
+	TLS       TLSConfig `toml:"tls"`
 }
 
 // TLSConfig chooses between certificate files and a generated dev certificate.

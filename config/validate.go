@@ -78,6 +78,16 @@ func (s ServerConfig) validate(p *problems) {
 	p.positive("server.handshake_timeout", s.HandshakeTimeout)
 	p.positive("server.idle_timeout", s.IdleTimeout)
 	p.positive("server.drain_timeout", s.DrainTimeout)
+	// Which names exist depends on the dialects the binary registers, so
+	// cmd checks them (moqt.Protocols); here only the list's shape.
+	for i, proto := range s.Protocols {
+		switch {
+		case strings.TrimSpace(proto) == "":
+			p.addf("server.protocols", "entry %d is empty", i)
+		case slices.Contains(s.Protocols[:i], proto):
+			p.addf("server.protocols", "%q is listed twice", proto)
+		}
+	}
 	s.TLS.validate(p)
 }
 

@@ -326,6 +326,8 @@ func TestServeRejectsBadConfig(t *testing.T) {
 		{"missing file", nil, []string{"--config", filepath.Join(dir, "absent.toml")}, "absent.toml"},
 		{"bad env", []string{"MOQ_LOG_FORMAT=xml"}, []string{"--tls-generate", "localhost"}, "xml"},
 		{"unknown flag", nil, []string{"--no-such-flag"}, "no-such-flag"},
+		{"unknown protocol", nil, []string{"--tls-generate", "localhost", "--bind", "127.0.0.1:0", "--protocol", "moq-lite-04,moqt-99"}, `"moqt-99" is not a protocol this build speaks`},
+		{"protocol twice", []string{"MOQ_PROTOCOLS=moq-lite-04,moq-lite-04"}, []string{"--tls-generate", "localhost"}, "listed twice"},
 		{"missing tls root", nil, []string{"--tls-generate", "localhost", "--bind", "127.0.0.1:0", "--tls-root", filepath.Join(dir, "ca.pem")}, "ca.pem"},
 		{"tls root without a certificate", nil, []string{"--tls-generate", "localhost", "--bind", "127.0.0.1:0", "--tls-root", badTOML}, "no PEM certificate"},
 	} {

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -71,12 +72,16 @@ func runServe(cmd *cobra.Command, configPath string) error {
 	if nodeCAs != nil {
 		clientAuthALPNs = []string{proto.ALPN}
 	}
+	protocols, err := servedProtocols(cfg.Server.Protocols)
+	if err != nil {
+		return err
+	}
 	ln, err := transport.Listen(transport.ListenOptions{
 		ClientCAs:             nodeCAs,
 		ClientAuthALPNs:       clientAuthALPNs,
 		Addr:                  cfg.Server.Bind,
 		Certs:                 certs,
-		Protocols:             moqt.Protocols(),
+		Protocols:             protocols,
 		HandshakeTimeout:      cfg.Server.HandshakeTimeout.Std(),
 		IdleTimeout:           cfg.Server.IdleTimeout.Std(),
 		MaxIncomingStreams:    int64(cfg.Limits.MaxStreamsPerSession),
@@ -139,7 +144,7 @@ func runServe(cmd *cobra.Command, configPath string) error {
 	log.Info("relay listening",
 		zap.Stringer("udp", ln.UDPAddr()),
 		zap.Stringer("tcp", ln.TCPAddr()),
-		zap.Strings("protocols", moqt.Protocols()),
+		zap.Strings("protocols", protocols),
 		zap.String("certificate_sha256", certs.Current().FingerprintHex()))
 
 	served := make(chan error, 1)
@@ -329,4 +334,19 @@ func loadCAs(file string) (*x509.CertPool, error) {
 		return nil, fmt.Errorf("tls root %s: no PEM certificate in it", file)
 	}
 	return pool, nil
+}
+
+// servedProtocols is server.protocols checked against the protocols this
+// binary speaks, or all of them when none are configured.
+func servedProtocols(configured []string) ([]string, error) {
+	known := moqt.Protocols()
+	if len(configured) == 0 {
+		return known, nil
+	}
+	for _, p := range configured {
+		if !slices.Contains(known, p) {
+			return nil, fmt.Errorf("server.protocols: %q is not a protocol this build speaks (%s)", p, strings.Join(known, ", "))
+		}
+	}
+	return configured, nil
 }
