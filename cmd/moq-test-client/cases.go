@@ -100,7 +100,7 @@ func (c *caseRun) connect(ctx context.Context, role string) (*session, error) {
 		if role != "" {
 			what = role + " connection"
 		}
-		return nil, &failure{expected: "SETUP", received: "error", message: fmt.Sprintf("%s failed: %v", what, err)}
+		return nil, &failure{expected: "SETUP", received: received(ctx, err), message: fmt.Sprintf("%s failed: %v", what, err)}
 	}
 	c.mu.Lock()
 	c.sessions = append(c.sessions, s)

@@ -59,7 +59,8 @@ func main() {
 // the exit status.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	code := exitPass
-	cmd := newRootCmd(getenv, stdout, stderr, &code)
+	var o options
+	cmd := newRootCmd(&o, getenv, stdout, stderr, &code)
 	cmd.SetArgs(args)
 	cmd.SetOut(stdout)
 	cmd.SetErr(stderr)
@@ -74,8 +75,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return code
 }
 
-func newRootCmd(getenv func(string) string, stdout, stderr io.Writer, code *int) *cobra.Command {
-	var o options
+func newRootCmd(o *options, getenv func(string) string, stdout, stderr io.Writer, code *int) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "moq-test-client",
 		Short: "MoQT interop test client (moq-interop-runner interface)",
@@ -94,7 +94,7 @@ case or draft is not supported by this client.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			applyEnv(cmd.Flags(), &o, getenv)
+			applyEnv(cmd.Flags(), o, getenv)
 			if o.list {
 				for _, c := range cases {
 					fmt.Fprintln(stdout, c.name)
