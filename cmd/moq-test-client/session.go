@@ -139,15 +139,25 @@ func dial(ctx context.Context, cfg dialConfig) (*session, error) {
 		pending:       map[uint64]*request{},
 	}
 	s.trace.logf(s.role, "connected over %s, protocol %q", conn.Kind(), conn.Protocol())
-	if got := conn.Protocol(); got != cfg.version.ALPN() {
+	if got := conn.Protocol(); got != cfg.version.ALPN() && !legacyWebTransport(conn, cfg.version) {
 		s.abort()
-		return nil, fmt.Errorf("relay negotiated protocol %q, not %q", got, cfg.version.ALPN())
+		if got == "" {
+			return nil, fmt.Errorf("relay chose no protocol: it does not offer %s", cfg.version.ALPN())
+		}
+		return nil, fmt.Errorf("relay chose protocol %q, not %q", got, cfg.version.ALPN())
 	}
 	if err := s.setup(ctx, u); err != nil {
 		s.abort()
 		return nil, err
 	}
 	return s, nil
+}
+
+// legacyWebTransport reports a draft-14 WebTransport session without a
+// negotiated protocol: draft-14 predates WT-Available-Protocols and picks its
+// version in CLIENT_SETUP, so a relay that selects none may still speak it.
+func legacyWebTransport(conn transport.Session, v message.Version) bool {
+	return v == message.Draft14 && conn.Kind() == transport.KindWebTransport && conn.Protocol() == ""
 }
 
 // setupOptions are the client's SETUP options. Raw QUIC has no request
