@@ -2,6 +2,7 @@ package message
 
 import (
 	"fmt"
+	"reflect"
 
 	"github.com/moq-cluster/moq-relay/moqt/wire"
 )
@@ -96,7 +97,7 @@ func ParseControl(b []byte, v Version) (Message, []byte, error) {
 // defines reports whether v has message m.
 func defines(m Message, v Version) bool {
 	n := newMessage(m.Type(v), v)
-	return n != nil && fmt.Sprintf("%T", n) == fmt.Sprintf("%T", m)
+	return n != nil && reflect.TypeOf(n) == reflect.TypeOf(m)
 }
 
 // Control message type numbers.

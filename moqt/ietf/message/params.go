@@ -51,9 +51,11 @@ type Param struct {
 	Bytes []byte
 }
 
-// Parameters is an ordered list of parameters (message parameters, setup
-// options, track or object properties). The zero value is empty. Keys are
-// unique except where noted; setters replace.
+// Parameters is a list of parameters (message parameters, setup options,
+// track or object properties) kept in ascending key order, which is the wire
+// order from draft-16 (keys are delta-encoded) and a valid one before. The
+// zero value is empty. Keys are unique except AUTHORIZATION_TOKEN and
+// properties, which may repeat; setters replace.
 type Parameters struct {
 	list []Param
 }
@@ -61,7 +63,7 @@ type Parameters struct {
 // Len returns the number of parameters.
 func (p *Parameters) Len() int { return len(p.list) }
 
-// All returns the parameters in wire order. The slice must not be modified.
+// All returns the parameters in key order. The slice must not be modified.
 func (p *Parameters) All() []Param { return p.list }
 
 func (p *Parameters) find(key uint64) int {
@@ -103,7 +105,16 @@ func (p *Parameters) set(q Param) {
 		p.list[i] = q
 		return
 	}
-	p.list = append(p.list, q)
+	p.add(q)
+}
+
+// add inserts q after any parameters with keys <= q.Key.
+func (p *Parameters) add(q Param) {
+	i := len(p.list)
+	for i > 0 && p.list[i-1].Key > q.Key {
+		i--
+	}
+	p.list = slices.Insert(p.list, i, q)
 }
 
 // Delete removes key.
@@ -293,18 +304,6 @@ func delta(v Version) bool { return v >= Draft16 }
 // appendParams appends p framed in style for v.
 func (e *encoder) params(p *Parameters, style paramStyle) {
 	list := p.list
-	if delta(e.v) {
-		list = slices.Clone(list)
-		slices.SortStableFunc(list, func(a, b Param) int {
-			switch {
-			case a.Key < b.Key:
-				return -1
-			case a.Key > b.Key:
-				return 1
-			}
-			return 0
-		})
-	}
 	if style == styleMessage || style == styleCounted {
 		e.int(uint64(len(list)))
 	}
@@ -400,7 +399,7 @@ func (d *Decoder) params(style paramStyle) Parameters {
 			d.fail(fmt.Errorf("%w: duplicate parameter 0x%x", wire.ErrInvalid, key))
 			break
 		}
-		p.list = append(p.list, q)
+		p.add(q)
 	}
 	return p
 }
@@ -426,7 +425,7 @@ func (d *Decoder) mergeParams(p *Parameters) {
 			d.fail(fmt.Errorf("%w: duplicate parameter 0x%x", wire.ErrInvalid, q.Key))
 			return
 		}
-		p.list = append(p.list, q)
+		p.add(q)
 	}
 }
 
