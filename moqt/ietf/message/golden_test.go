@@ -7,9 +7,9 @@ import (
 )
 
 // goldenControl is an exact control message layout, derived by hand from the
-// draft's message format (type, 16-bit length, body) and, where noted js,
-// checked field by field against what @moq/net 0.3.4's encoder writes for
-// that version.
+// draft's message format (type, 16-bit length, body). Cases marked js are
+// byte for byte what @moq/net 0.3.4's encoder writes for that version (run
+// under node against examples/web/node_modules).
 type goldenControl struct {
 	name string
 	v    Version
@@ -46,9 +46,19 @@ var goldenControls = []goldenControl{
 
 	// SUBSCRIBE (17) js: request id 0, required request id delta 0, namespace
 	// (live, room), "video", 4 parameters in key order with per-key framing:
-	// FORWARD 0x10 bool 1, SUBSCRIBER_PRIORITY +0x10 u8 0x80, FILTER +1 len 1
-	// LargestObject(2), GROUP_ORDER +1 u8 2.
+	// FORWARD 0x10 bool 1, SUBSCRIBER_PRIORITY +0x10 u8 0x80, FILTER +1 len 3
+	// AbsoluteStart(3) {0,0} (no filter, as @moq/net writes it before
+	// draft-20), GROUP_ORDER +1 u8 2.
 	{"subscribe/17 js", Draft17, func() Message {
+		m := &Subscribe{Namespace: []string{"live", "room"}, TrackName: "video"}
+		m.Params.SetSubscriberPriority(128)
+		m.Params.SetGroupOrder(2)
+		m.Params.SetForward(true)
+		_ = m.Params.SetFilter(Filter{Kind: FilterNone}, Draft17)
+		return m
+	}, "03 001f 00 00 02 04 6c697665 04 726f6f6d 05 766964656f 04 10 01 10 80 01 03 03 00 00 01 02"},
+	// The same with the LargestObject (2) filter.
+	{"subscribe/17 next object", Draft17, func() Message {
 		m := &Subscribe{Namespace: []string{"live", "room"}, TrackName: "video"}
 		m.Params.SetSubscriberPriority(128)
 		m.Params.SetGroupOrder(2)
@@ -70,9 +80,9 @@ var goldenControls = []goldenControl{
 		m.Params.SetSubscriberPriority(128)
 		m.Params.SetGroupOrder(2)
 		m.Params.SetForward(true)
-		_ = m.Params.SetFilter(Filter{Kind: FilterNextObject}, Draft14)
+		_ = m.Params.SetFilter(Filter{Kind: FilterNone}, Draft14)
 		return m
-	}, "03 0012 01 01 04 6c697665 05 766964656f 80 02 01 02 00"},
+	}, "03 0014 01 01 04 6c697665 05 766964656f 80 02 01 03 00 00 00"},
 
 	// SUBSCRIBE_OK (20): track alias, LARGEST_OBJECT {3,7} (odd key: length
 	// 2), then track properties: TIMESCALE 0x08 = 1000 (83e8),
@@ -157,7 +167,7 @@ func TestGoldenSubgroup(t *testing.T) {
 			SubgroupHeader{TrackAlias: 2, Mode: SubgroupExplicit, FirstObject: true},
 			[]ObjectHeader{{ID: 0, Length: 4}, {ID: 1, Length: 4}},
 			"14 02 00 00 00  00 04 00000000  00 04 00000000"},
-		// Draft-17: type 0x35 (properties, explicit subgroup, default
+		// Draft-17 (header js): type 0x35 (properties, explicit subgroup, default
 		// priority); object 0 with no properties; object 2 (delta 1) with
 		// property 0x06 = 1000, length 0, status End of Group.
 		{"draft-17 properties", Draft17,
@@ -168,8 +178,8 @@ func TestGoldenSubgroup(t *testing.T) {
 				return p
 			}(), Status: StatusEndOfGroup}},
 			"35 02 00 00  00 00 04 00000000  01 03 06 83e8 00 03"},
-		// Draft-20: FIRST_OBJECT (0x40) | base 0x10, alias 2, group 2^40
-		// (6-byte leading-ones f9 0000000000), priority 0x80.
+		// Draft-20 (header js): FIRST_OBJECT (0x40) | base 0x10, alias 2,
+		// group 2^40 (6-byte leading-ones f9 0000000000), priority 0x80.
 		{"draft-20 first object", Draft20,
 			SubgroupHeader{TrackAlias: 2, Group: 1 << 40, Priority: 0x80, FirstObject: true},
 			[]ObjectHeader{{ID: 0, Length: 1}},
