@@ -1,0 +1,518 @@
+package ietf
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"runtime/debug"
+	"sync"
+
+	"go.uber.org/zap"
+
+	"github.com/moq-cluster/moq-relay/moqt"
+	"github.com/moq-cluster/moq-relay/moqt/ietf/message"
+	"github.com/moq-cluster/moq-relay/moqt/wire"
+	"github.com/moq-cluster/moq-relay/transport"
+)
+
+func init() { moqt.RegisterDialect(dialect{}) }
+
+// dialect plugs moq-transport into moqt.Accept / moqt.Connect.
+type dialect struct{}
+
+func (dialect) Name() string { return "moq-transport" }
+
+// Protocols lists every draft's ALPN, newest first.
+func (dialect) Protocols() []string {
+	out := make([]string, 0, len(message.Versions))
+	for _, v := range message.Versions {
+		out = append(out, v.ALPN())
+	}
+	return out
+}
+
+// CarriesPath reports that every draft carries the path in SETUP (the PATH
+// option) over raw QUIC.
+func (dialect) CarriesPath(p string) bool {
+	_, ok := message.ParseALPN(p)
+	return ok
+}
+
+func (dialect) Accept(ctx context.Context, conn transport.Session, cfg moqt.SessionConfig) (moqt.Session, error) {
+	return Accept(ctx, conn, cfg)
+}
+
+func (dialect) Connect(ctx context.Context, conn transport.Session, path string, cfg moqt.SessionConfig) (moqt.Session, error) {
+	return Connect(ctx, conn, path, cfg)
+}
+
+// Session is a moq-transport session. It serves cfg.Origin to the peer and
+// consumes the peer's broadcasts on demand.
+type Session struct {
+	conn    transport.Session
+	version message.Version
+	client  bool
+	path    string
+	cfg     moqt.SessionConfig
+	log     *zap.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+	wg     sync.WaitGroup
+
+	// Draft-17+: our control stream (SETUP, then GOAWAY) and the peer's.
+	ctrlOut transport.SendStream
+	ctrlIn  *wire.Reader
+	ctrlMu  sync.Mutex
+	// Through draft-16: the one control stream, cut into requests.
+	ctrl *controlStream
+
+	mu         sync.Mutex
+	closed     bool
+	err        error
+	goawaySent bool
+	goawayRecv bool
+
+	// Request ids: ours count up by 2 from 0 (client) or 1 (server).
+	nextRequestID uint64
+	peerRequests  map[uint64]struct{}
+
+	// Subscriber side.
+	upstreams map[uint64]*upstream // by track alias
+	aliasWake chan struct{}        // closed and replaced when an alias registers
+	consumed  map[string]*moqt.Broadcast
+	announced *announcements
+
+	// Publisher side.
+	servedCount int
+	served      map[uint64]*served // by request id, for joining fetches
+}
+
+func newSession(conn transport.Session, v message.Version, client bool, path string, cfg moqt.SessionConfig) *Session {
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.MaxLatency <= 0 {
+		cfg.MaxLatency = moqt.DefaultMaxLatency
+	}
+	if cfg.MaxInFlightGroups <= 0 {
+		cfg.MaxInFlightGroups = moqt.DefaultMaxInFlightGroups
+	}
+	if cfg.MaxInFlightBytes <= 0 {
+		cfg.MaxInFlightBytes = moqt.DefaultMaxInFlightBytes
+	}
+	if cfg.ScopeByPath {
+		cfg.Root = moqt.JoinPath(cfg.Root, path)
+	}
+	ctx, cancel := context.WithCancel(conn.Context())
+	s := &Session{
+		conn:         conn,
+		version:      v,
+		client:       client,
+		path:         path,
+		cfg:          cfg,
+		log:          cfg.Logger.With(zap.String("version", "moq-transport "+v.String())),
+		ctx:          ctx,
+		cancel:       cancel,
+		done:         make(chan struct{}),
+		peerRequests: make(map[uint64]struct{}),
+		upstreams:    make(map[uint64]*upstream),
+		aliasWake:    make(chan struct{}),
+		consumed:     make(map[string]*moqt.Broadcast),
+		announced:    newAnnouncements(),
+		served:       make(map[uint64]*served),
+	}
+	if !client {
+		s.nextRequestID = 1
+	}
+	return s
+}
+
+// Version names the negotiated draft, e.g. "moq-transport draft-18".
+func (s *Session) Version() string { return "moq-transport " + s.version.String() }
+
+// Draft is the negotiated draft version.
+func (s *Session) Draft() message.Version { return s.version }
+
+// Path is the session's scope.
+func (s *Session) Path() string { return s.path }
+
+// RemoteAddr is the peer's address.
+func (s *Session) RemoteAddr() net.Addr { return s.conn.RemoteAddr() }
+
+// Transport is the underlying connection.
+func (s *Session) Transport() transport.Session { return s.conn }
+
+// Done is closed once the session ended and all its goroutines returned.
+func (s *Session) Done() <-chan struct{} { return s.done }
+
+// Err is why the session ended.
+func (s *Session) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// start launches the accept loops, the control stream reader and the
+// reaper that ends the session.
+func (s *Session) start() {
+	s.spawn("accept-bidi", s.acceptBidi)
+	s.spawn("accept-uni", s.acceptUni)
+	if s.ctrl != nil {
+		s.spawn("control-stream", s.ctrl.run)
+	} else {
+		s.spawn("control-stream", s.readControl)
+	}
+	if s.client && s.cfg.Origin != nil {
+		s.spawn("advertise", s.advertise)
+	}
+	go func() {
+		<-s.ctx.Done()
+		s.mu.Lock()
+		s.closed = true
+		if s.err == nil {
+			s.err = s.conn.Err()
+			if s.err == nil {
+				s.err = io.EOF
+			}
+		}
+		consumed := make([]*moqt.Broadcast, 0, len(s.consumed))
+		for _, b := range s.consumed {
+			consumed = append(consumed, b)
+		}
+		s.mu.Unlock()
+		s.announced.close()
+		if s.ctrl != nil {
+			s.ctrl.close()
+		}
+		lost := s.lostError()
+		for _, b := range consumed {
+			if lost != nil {
+				b.Abort(lost)
+			} else {
+				b.Close()
+			}
+		}
+		s.wg.Wait()
+		close(s.done)
+	}()
+}
+
+// spawn runs f in a goroutine owned by the session. Errors that the peer
+// caused by breaking the protocol close the session; a panic is logged and
+// closes the session instead of crashing the process.
+func (s *Session) spawn(name string, f func() error) bool {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return false
+	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.wg.Done()
+		defer func() {
+			if r := recover(); r != nil {
+				s.log.Error("session task panicked", zap.String("task", name), zap.Any("panic", r), zap.ByteString("stack", debug.Stack()))
+				s.closeIETF(message.InternalError, "internal error")
+			}
+		}()
+		if err := f(); err != nil {
+			s.fail(name, err)
+		}
+	}()
+	return true
+}
+
+// sessionError marks an error that ends the whole session with an IETF
+// session termination code.
+type sessionError struct{ err *wire.Error }
+
+func (e sessionError) Error() string { return e.err.Error() }
+func (e sessionError) Unwrap() error { return e.err }
+
+func fatalf(code wire.Code, format string, args ...any) error {
+	return sessionError{wire.Errorf(code, format, args...)}
+}
+
+// fatalCode reports whether err must close the session, and with which IETF
+// code: malformed input from the peer (the codec's PROTOCOL_VIOLATION
+// errors, the wire package's decoding errors) or an explicit sessionError.
+func fatalCode(err error) (wire.Code, bool) {
+	var se sessionError
+	if errors.As(err, &se) {
+		return se.err.Code, true
+	}
+	var st *transport.StreamError
+	if errors.As(err, &st) {
+		return 0, false // a reset is the peer's right
+	}
+	var we *wire.Error
+	if errors.As(err, &we) && we.Code == message.ProtocolViolation {
+		return message.ProtocolViolation, true
+	}
+	for _, e := range []error{wire.ErrTruncated, wire.ErrTooLarge, wire.ErrTrailing, wire.ErrInvalid} {
+		if errors.Is(err, e) {
+			return message.ProtocolViolation, true
+		}
+	}
+	return 0, false
+}
+
+// fail closes the session when err is the peer's protocol violation, and
+// otherwise only logs it at debug level (stream-level failures are normal).
+func (s *Session) fail(task string, err error) {
+	if code, ok := fatalCode(err); ok {
+		if s.ctx.Err() == nil && s.conn.Context().Err() == nil {
+			s.log.Warn("closing session: peer violated the protocol", zap.String("task", task), zap.Uint32("code", uint32(code)), transport.LogError(err))
+		}
+		s.closeIETF(code, err.Error())
+		return
+	}
+	if s.ctx.Err() == nil {
+		s.log.Debug("stream ended", zap.String("task", task), transport.LogError(err))
+	}
+}
+
+// CloseWithError closes the session. code is one of this project's wire
+// codes (moq-lite's table); the peer sees the nearest IETF session
+// termination code (closeCode).
+func (s *Session) CloseWithError(code wire.Code, reason string) {
+	s.mu.Lock()
+	if s.err == nil {
+		s.err = &wire.Error{Code: code, Reason: reason}
+	}
+	s.mu.Unlock()
+	_ = s.conn.CloseWithError(uint32(closeCode(code)), truncateReason(reason))
+	s.cancel()
+}
+
+// closeIETF closes the session with an IETF session termination code.
+func (s *Session) closeIETF(code wire.Code, reason string) {
+	s.mu.Lock()
+	if s.err == nil {
+		s.err = &wire.Error{Code: code, Reason: reason}
+	}
+	s.mu.Unlock()
+	_ = s.conn.CloseWithError(uint32(code), truncateReason(reason))
+	s.cancel()
+}
+
+// closeCode maps this project's wire codes (what relays and clients pass to
+// CloseWithError) to IETF session termination codes.
+func closeCode(c wire.Code) wire.Code {
+	switch c {
+	case wire.CodeCancel:
+		return message.NoError
+	case wire.CodeUnauthorized:
+		return message.Unauthorized
+	case wire.CodeProtocolViolation, wire.CodeDecode, wire.CodeUnexpectedStream,
+		wire.CodeUnexpectedMessage, wire.CodeBoundsExceeded, wire.CodeTooLarge, wire.CodeWrongSize:
+		return message.ProtocolViolation
+	case wire.CodeVersion:
+		return message.VersionNegotiationFailed
+	case wire.CodeTimeout:
+		return message.ControlMessageTimeout
+	case wire.CodeGoingAway:
+		// The relay closes a drained session after its grace: the peer took
+		// too long to leave after GOAWAY.
+		return message.GoawayTimeout
+	default:
+		return message.InternalError
+	}
+}
+
+// truncateReason keeps close reasons within what fits a CONNECTION_CLOSE frame.
+func truncateReason(r string) string {
+	const max = 512
+	if len(r) > max {
+		return r[:max]
+	}
+	return r
+}
+
+// lostError is what tracks consumed from the peer end with when the session
+// ends under them: nil when this side closed the session cleanly, otherwise
+// a *moqt.SessionLostError with the session's error.
+func (s *Session) lostError() error {
+	s.mu.Lock()
+	err := s.err
+	s.mu.Unlock()
+	if err == nil {
+		err = s.conn.Err()
+	}
+	if err == nil || errors.Is(err, io.EOF) {
+		return nil
+	}
+	var we *wire.Error
+	if errors.As(err, &we) && we.Code == 0 {
+		return nil // our own close with no error
+	}
+	var se *transport.SessionError
+	if errors.As(err, &se) && se.Code == 0 && !se.Remote {
+		return nil
+	}
+	return &moqt.SessionLostError{Err: err}
+}
+
+// fullPath maps a peer-relative path into this node's origin.
+func (s *Session) fullPath(p string) string {
+	return moqt.JoinPath(s.cfg.Root, p)
+}
+
+// checkPeerRequestID enforces the request id rules: the peer's parity, no
+// reuse, and (through draft-16) the limit we granted.
+func (s *Session) checkPeerRequestID(id uint64) error {
+	wantOdd := s.client // the server's ids are odd
+	if (id%2 == 1) != wantOdd {
+		return fatalf(message.InvalidRequestID, "request id %d has the wrong parity", id)
+	}
+	s.mu.Lock()
+	_, dup := s.peerRequests[id]
+	s.peerRequests[id] = struct{}{}
+	s.mu.Unlock()
+	if dup {
+		return fatalf(message.InvalidRequestID, "request id %d reused", id)
+	}
+	if s.ctrl != nil {
+		return s.ctrl.admit(id)
+	}
+	return nil
+}
+
+// newRequestID allocates our next request id, waiting (through draft-16)
+// for the peer's MAX_REQUEST_ID to allow it.
+func (s *Session) newRequestID(ctx context.Context) (uint64, error) {
+	s.mu.Lock()
+	id := s.nextRequestID
+	s.nextRequestID += 2
+	s.mu.Unlock()
+	if s.ctrl != nil {
+		if err := s.ctrl.awaitGrant(ctx, id); err != nil {
+			return 0, err
+		}
+	}
+	return id, nil
+}
+
+// openRequest starts a request of ours: a new bidirectional stream, or a
+// virtual one on the control stream. first is the request message, sent
+// at once.
+func (s *Session) openRequest(ctx context.Context, id uint64, first message.Message, native bool) (request, error) {
+	if s.ctrl != nil && !native {
+		return s.ctrl.open(id, first)
+	}
+	str, err := s.conn.OpenStream(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("open request stream: %w", err)
+	}
+	q := newStreamRequest(str, s.version)
+	if err := q.Write(first); err != nil {
+		q.Cancel(message.ResetCancelled)
+		return nil, fmt.Errorf("write %T: %w", first, err)
+	}
+	return q, nil
+}
+
+func (s *Session) acceptBidi() error {
+	for {
+		str, err := s.conn.AcceptStream(s.ctx)
+		if err != nil {
+			return nil // session over
+		}
+		s.spawn("request", func() error {
+			q := newStreamRequest(str, s.version)
+			m, err := q.Read(s.ctx)
+			if err != nil {
+				q.Cancel(message.ResetCancelled)
+				if err == io.EOF {
+					return nil
+				}
+				return err
+			}
+			return s.handleRequest(q, m)
+		})
+	}
+}
+
+// handleRequest runs one request the peer started, whatever carried it.
+func (s *Session) handleRequest(q request, m message.Message) error {
+	switch m := m.(type) {
+	case *message.Subscribe:
+		if err := s.checkPeerRequestID(m.RequestID); err != nil {
+			q.Cancel(message.ResetCancelled)
+			return err
+		}
+		return s.serveSubscribe(q, m)
+	case *message.Fetch:
+		if err := s.checkPeerRequestID(m.RequestID); err != nil {
+			q.Cancel(message.ResetCancelled)
+			return err
+		}
+		return s.serveFetch(q, m)
+	case *message.TrackStatus:
+		if err := s.checkPeerRequestID(m.RequestID); err != nil {
+			q.Cancel(message.ResetCancelled)
+			return err
+		}
+		return s.serveTrackStatus(q, m)
+	case *message.SubscribeNamespace:
+		if err := s.checkPeerRequestID(m.RequestID); err != nil {
+			q.Cancel(message.ResetCancelled)
+			return err
+		}
+		return s.serveSubscribeNamespace(q, m)
+	case *message.PublishNamespace:
+		if err := s.checkPeerRequestID(m.RequestID); err != nil {
+			q.Cancel(message.ResetCancelled)
+			return err
+		}
+		return s.recvPublishNamespace(q, m)
+	case *message.Publish:
+		if err := s.checkPeerRequestID(m.RequestID); err != nil {
+			q.Cancel(message.ResetCancelled)
+			return err
+		}
+		return s.declinePublish(q, m)
+	case *message.SubscribeTracks:
+		if err := s.checkPeerRequestID(m.RequestID); err != nil {
+			q.Cancel(message.ResetCancelled)
+			return err
+		}
+		s.refuse(q, m.RequestID, message.ErrNotSupported, "SUBSCRIBE_TRACKS is not supported: this relay does not send PUBLISH", kindSubscribeNamespace)
+		return nil
+	default:
+		q.Cancel(message.ResetCancelled)
+		return fatalf(message.ProtocolViolation, "a request stream began with %T", m)
+	}
+}
+
+// readControl reads the peer's draft-17+ control stream after SETUP: only
+// GOAWAY may follow, and the stream must stay open for the session's life.
+func (s *Session) readControl() error {
+	for {
+		m, err := message.ReadControl(s.ctrlIn, s.version)
+		if s.ctx.Err() != nil || s.conn.Context().Err() != nil {
+			return nil
+		}
+		if err == io.EOF {
+			return fatalf(message.ProtocolViolation, "control stream closed")
+		}
+		if err != nil {
+			if _, fatal := fatalCode(err); fatal {
+				return err
+			}
+			return fatalf(message.ProtocolViolation, "control stream: %v", err)
+		}
+		g, ok := m.(*message.GoAway)
+		if !ok {
+			return fatalf(message.ProtocolViolation, "%T on the control stream", m)
+		}
+		if err := s.recvGoaway(g); err != nil {
+			return err
+		}
+	}
+}
