@@ -113,15 +113,17 @@ const (
 // ErrVersion reports a message, stream or field that v does not define.
 var ErrVersion = errors.New("message: not defined in this draft")
 
-// violation wraps a decoding failure as a PROTOCOL_VIOLATION *wire.Error; nil
-// and errors that already carry a code pass through.
+// violation wraps a decoding failure (truncated, too large, trailing,
+// invalid) as a PROTOCOL_VIOLATION *wire.Error. Other errors (a stream
+// reset, a closed connection, a *wire.Error) pass through.
 func violation(err error) error {
-	if err == nil {
-		return nil
-	}
 	var we *wire.Error
-	if errors.As(err, &we) {
+	if err == nil || errors.As(err, &we) {
 		return err
 	}
-	return &wire.Error{Code: ProtocolViolation, Reason: err.Error()}
+	if errors.Is(err, wire.ErrTruncated) || errors.Is(err, wire.ErrTooLarge) ||
+		errors.Is(err, wire.ErrTrailing) || errors.Is(err, wire.ErrInvalid) || errors.Is(err, ErrVersion) {
+		return &wire.Error{Code: ProtocolViolation, Reason: err.Error()}
+	}
+	return err
 }

@@ -2,6 +2,7 @@ package message
 
 import (
 	"fmt"
+	"io"
 	"reflect"
 
 	"github.com/moq-cluster/moq-relay/moqt/wire"
@@ -47,6 +48,9 @@ func AppendControl(b []byte, m Message, v Version) ([]byte, error) {
 // (including known types of other drafts) is a ProtocolViolation.
 func ReadControl(r *wire.Reader, v Version) (Message, error) {
 	t, err := ReadInt(r, v)
+	if err == io.EOF {
+		return nil, io.EOF
+	}
 	if err != nil {
 		return nil, violation(err)
 	}
