@@ -2,6 +2,7 @@ package message
 
 import (
 	"errors"
+	"io"
 
 	"github.com/moq-cluster/moq-relay/moqt/wire"
 )
@@ -122,7 +123,8 @@ func violation(err error) error {
 		return err
 	}
 	if errors.Is(err, wire.ErrTruncated) || errors.Is(err, wire.ErrTooLarge) ||
-		errors.Is(err, wire.ErrTrailing) || errors.Is(err, wire.ErrInvalid) || errors.Is(err, ErrVersion) {
+		errors.Is(err, wire.ErrTrailing) || errors.Is(err, wire.ErrInvalid) || errors.Is(err, ErrVersion) ||
+		errors.Is(err, io.ErrUnexpectedEOF) {
 		return &wire.Error{Code: ProtocolViolation, Reason: err.Error()}
 	}
 	return err
