@@ -286,8 +286,10 @@ func (s *Session) CloseWithError(code wire.Code, reason string) {
 		s.err = &wire.Error{Code: code, Reason: reason}
 	}
 	s.mu.Unlock()
-	_ = s.conn.CloseWithError(uint32(closeCode(code)), truncateReason(reason))
+	// Cancelled first, so readers failing on the closed connection know
+	// the session is ending rather than broken.
 	s.cancel()
+	_ = s.conn.CloseWithError(uint32(closeCode(code)), truncateReason(reason))
 }
 
 // closeIETF closes the session with an IETF session termination code.
@@ -297,8 +299,8 @@ func (s *Session) closeIETF(code wire.Code, reason string) {
 		s.err = &wire.Error{Code: code, Reason: reason}
 	}
 	s.mu.Unlock()
-	_ = s.conn.CloseWithError(uint32(code), truncateReason(reason))
 	s.cancel()
+	_ = s.conn.CloseWithError(uint32(code), truncateReason(reason))
 }
 
 // closeCode maps this project's wire codes (what relays and clients pass to
