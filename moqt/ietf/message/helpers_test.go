@@ -151,7 +151,7 @@ func samples(v Version) []Message {
 	if v >= Draft16 {
 		re.RetryInterval = 250
 	}
-	if v >= Draft20 {
+	if v >= Draft18 {
 		re.Redirect = []byte{0x01, 0x02}
 	}
 	add(re)
@@ -190,6 +190,9 @@ func samples(v Version) []Message {
 		} else {
 			pok.Params.SetForward(true)
 		}
+		if v == Draft18 {
+			pok.Properties = sampleProps(v)
+		}
 		add(pok)
 	}
 
@@ -222,7 +225,16 @@ func samples(v Version) []Message {
 		add(&PublishBlocked{Suffix: ns[1:], TrackName: "video"})
 	}
 	if v >= Draft18 {
-		add(&SubscribeTracks{RequestID: 20, Prefix: ns[:1]})
+		st := &SubscribeTracks{RequestID: 20, Prefix: ns[:1]}
+		if v >= Draft19 {
+			e := encoder{v: v}
+			e.tuple(ns[1:])
+			st.Params.SetBytes(paramTrackNamespacePrefix, e.b)
+			// Range filters may repeat.
+			st.Params.add(Param{Key: 0x25, Bytes: []byte{0, 1, 2}})
+			st.Params.add(Param{Key: 0x25, Bytes: []byte{1, 5}})
+		}
+		add(st)
 	}
 	if v >= Draft20 {
 		var q Parameters

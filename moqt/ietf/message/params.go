@@ -248,6 +248,7 @@ const (
 	kindBytes             // length, then bytes
 	kindU8                // one byte
 	kindBool              // one byte, 0 or 1
+	kindTuple             // a namespace tuple, kept encoded in Bytes
 )
 
 // paramKind returns how a message parameter's value is framed in v. Through
@@ -268,11 +269,26 @@ func paramKind(key uint64, v Version) (kind, bool) {
 		return kindBool, true
 	case 0x26, 0x28: // OBJECTID_FILTER, OBJECT_PROPERTY_FILTER: length-prefixed despite even keys
 		return kindBytes, true
+	case paramTrackNamespacePrefix:
+		return kindTuple, true
 	}
+	// Odd keys are length-prefixed. Draft-20 calls LARGEST_OBJECT (0x09) a
+	// bare Location and INCLUDE_PROPERTIES (0x35) a uint8; @moq/net 0.3.4
+	// length-prefixes both (odd keys), and so do we.
 	if key%2 == 1 {
 		return kindBytes, true
 	}
 	return 0, false
+}
+
+// paramTrackNamespacePrefix is TRACK_NAMESPACE_PREFIX (draft-19+), whose
+// value is a namespace tuple; it is kept as the tuple's encoded bytes.
+const paramTrackNamespacePrefix uint64 = 0x34
+
+// repeatable reports whether a message parameter may appear more than once:
+// AUTHORIZATION_TOKEN and the draft-19+ range filters.
+func repeatable(key uint64) bool {
+	return key == ParamAuthorizationToken || (key >= 0x25 && key <= 0x29)
 }
 
 func parity(key uint64) kind {
@@ -340,6 +356,14 @@ func (e *encoder) params(p *Parameters, style paramStyle) {
 				return
 			}
 			e.b = append(e.b, byte(q.Int))
+		case kindTuple:
+			d := NewDecoder(q.Bytes, e.v)
+			d.tuple()
+			if err := d.Finish(); err != nil {
+				e.fail(fmt.Errorf("parameter 0x%x: %w", q.Key, err))
+				return
+			}
+			e.b = append(e.b, q.Bytes...)
 		}
 	}
 }
@@ -394,8 +418,12 @@ func (d *Decoder) params(style paramStyle) Parameters {
 			if d.Bool() {
 				q.Int = 1
 			}
+		case kindTuple:
+			start := d.buf
+			d.tuple()
+			q.Bytes = start[: len(start)-len(d.buf) : len(start)-len(d.buf)]
 		}
-		if style != styleProperties && p.Has(key) && key != ParamAuthorizationToken {
+		if style != styleProperties && p.Has(key) && !repeatable(key) {
 			d.fail(fmt.Errorf("%w: duplicate parameter 0x%x", wire.ErrInvalid, key))
 			break
 		}
@@ -421,7 +449,7 @@ func (e *encoder) paramsExcept(p *Parameters, keys ...uint64) {
 func (d *Decoder) mergeParams(p *Parameters) {
 	rest := d.params(styleMessage)
 	for _, q := range rest.list {
-		if p.Has(q.Key) && q.Key != ParamAuthorizationToken {
+		if p.Has(q.Key) && !repeatable(q.Key) {
 			d.fail(fmt.Errorf("%w: duplicate parameter 0x%x", wire.ErrInvalid, q.Key))
 			return
 		}

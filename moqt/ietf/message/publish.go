@@ -1,5 +1,7 @@
 package message
 
+import "fmt"
+
 // Publish is PUBLISH (0x1D). RequiredRequestIDDelta is draft-17's only;
 // Properties (track properties) from draft-16. Draft-14 carries group order,
 // the largest location and forward as fields: this codec moves them to and
@@ -65,12 +67,14 @@ func (m *Publish) DecodeBody(body []byte, v Version) error {
 }
 
 // PublishOK is PUBLISH_OK (0x1E, draft-14..18; draft-19 replies with
-// REQUEST_OK). RequestID is on the wire through draft-16. Draft-14 carries
-// forward, subscriber priority, group order and the filter as fields: this
-// codec moves them to and from Params.
+// REQUEST_OK). RequestID is on the wire through draft-16; Properties (track
+// properties) in draft-18 only, where PUBLISH_OK has REQUEST_OK's layout.
+// Draft-14 carries forward, subscriber priority, group order and the filter
+// as fields: this codec moves them to and from Params.
 type PublishOK struct {
-	RequestID uint64
-	Params    Parameters
+	RequestID  uint64
+	Params     Parameters
+	Properties Parameters
 }
 
 func (*PublishOK) Type(Version) uint64 { return typePublishOK }
@@ -96,6 +100,10 @@ func (m *PublishOK) AppendTo(b []byte, v Version) ([]byte, error) {
 		return e.b, e.err
 	}
 	e.params(&m.Params, styleMessage)
+	if m.Properties.Len() > 0 && v != Draft18 {
+		return b, fmt.Errorf("%w: PUBLISH_OK properties are draft-18's only", ErrVersion)
+	}
+	e.properties(&m.Properties)
 	return e.b, e.err
 }
 
@@ -122,6 +130,9 @@ func (m *PublishOK) DecodeBody(body []byte, v Version) error {
 		return d.Finish()
 	}
 	m.Params = d.params(styleMessage)
+	if v == Draft18 {
+		m.Properties = d.properties()
+	}
 	return d.Finish()
 }
 

@@ -108,7 +108,7 @@ func (m *RequestOK) DecodeBody(body []byte, v Version) error {
 // request. In draft-14 the same type number is SUBSCRIBE_ERROR (Request ID,
 // Code, Reason), which this struct also encodes. RequestID is on the wire
 // through draft-16; RetryInterval (ms) from draft-16. Redirect holds
-// draft-20's optional trailing Redirect structure, undecoded.
+// the optional trailing Redirect structure (draft-18+), undecoded.
 type RequestError struct {
 	RequestID     uint64
 	Code          uint64
@@ -130,8 +130,8 @@ func (m *RequestError) AppendTo(b []byte, v Version) ([]byte, error) {
 	}
 	e.str(m.Reason)
 	if len(m.Redirect) > 0 {
-		if v < Draft20 {
-			return b, fmt.Errorf("%w: REQUEST_ERROR redirect needs draft-20", ErrVersion)
+		if v < Draft18 {
+			return b, fmt.Errorf("%w: REQUEST_ERROR redirect needs draft-18", ErrVersion)
 		}
 		e.b = append(e.b, m.Redirect...)
 	}
@@ -149,7 +149,7 @@ func (m *RequestError) DecodeBody(body []byte, v Version) error {
 		m.RetryInterval = d.Int()
 	}
 	m.Reason = d.reason()
-	if v >= Draft20 && d.Len() > 0 {
+	if v >= Draft18 && d.Len() > 0 {
 		m.Redirect = d.Rest()
 	}
 	return d.Finish()
