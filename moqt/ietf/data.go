@@ -80,8 +80,13 @@ func readSubgroupHeader(r *wire.Reader, v message.Version) (*subgroupReader, err
 func (sr *subgroupReader) alias() uint64 { return sr.hdr.TrackAlias }
 func (sr *subgroupReader) group() uint64 { return sr.hdr.Group }
 
+// whole reports whether the stream says it starts at the subgroup's first
+// object (always, before draft-18).
+func (sr *subgroupReader) whole() bool { return sr.hdr.FirstObject }
+
 // receivedObject is one object header as the engine uses it.
 type receivedObject struct {
+	id         uint64
 	hasPayload bool   // a frame of length bytes follows
 	length     uint64 // payload bytes
 	endOfGroup bool   // END_OF_GROUP or END_OF_TRACK status: the group is complete
@@ -96,15 +101,15 @@ func (sr *subgroupReader) next(r *wire.Reader) (receivedObject, error) {
 		return receivedObject{}, err
 	}
 	if o.Length > 0 {
-		return receivedObject{hasPayload: true, length: o.Length}, nil
+		return receivedObject{id: o.ID, hasPayload: true, length: o.Length}, nil
 	}
 	switch o.Status {
 	case message.StatusNormal:
-		return receivedObject{hasPayload: true}, nil // an empty frame
+		return receivedObject{id: o.ID, hasPayload: true}, nil // an empty frame
 	case message.StatusEndOfGroup, message.StatusEndOfTrack:
-		return receivedObject{endOfGroup: true}, nil
+		return receivedObject{id: o.ID, endOfGroup: true}, nil
 	default:
-		return receivedObject{}, nil
+		return receivedObject{id: o.ID}, nil
 	}
 }
 

@@ -28,12 +28,16 @@ import (
 // Groups and objects. One moq group is one IETF group carried in a single
 // subgroup (id 0) on its own unidirectional stream; its frames are objects
 // 0..n-1, in order, and the stream's FIN (with the end-of-group header form)
-// ends the group. On ingest, objects are taken as frames in stream order: the
-// object ids themselves, their extensions (properties) and any subgroup other
-// than the stream's own are not kept (moq frames have no ids or extensions);
-// objects with a status instead of a payload (end of group, end of track,
-// does not exist) carry no frame. A subgroup stream whose subgroup id is not
-// 0 is read into the same group (the moq model has one stream per group).
+// ends the group. On ingest, a subgroup stream becomes a group when it
+// starts at object 0 (and, from draft-18, says it starts at the subgroup's
+// first object): a group joined in the middle would pass for a whole one,
+// since moq frames have no ids, so it is dropped, as @moq/net drops it.
+// Its objects are then frames in stream order: gaps in object ids, object
+// extensions (properties) and the subgroup id are not kept; objects with a
+// status instead of a payload (END_OF_GROUP, END_OF_TRACK, DOES_NOT_EXIST)
+// carry no frame, and a zero-length NORMAL object is an empty frame. A
+// second subgroup stream of a group already received is refused
+// (STOP_SENDING): the moq model has one stream per group.
 //
 // Priorities and order. Subscriber priority and group order are accepted and
 // not acted on beyond QUIC stream urgency: groups are always delivered newest

@@ -56,7 +56,61 @@ type upstream struct {
 	inflight sync.WaitGroup // data streams being received
 
 	mu      sync.Mutex
-	streams uint64 // data streams received
+	streams uint64        // data streams received
+	next    uint64        // the group expected next, once known
+	known   bool          // next is known (SUBSCRIBE_OK's largest, or a group)
+	moved   chan struct{} // closed and replaced whenever next advances
+}
+
+// groupOrderWait bounds how long a received group waits for a missing
+// predecessor: streams overtake each other (WebTransport accepts them in
+// parallel, loss delays one stream but not the next), and a reader that
+// got a newer group skips an older one arriving after it. A predecessor the
+// publisher gave up delays the next group by this much at most (moq-lite's
+// bound, for the same reasons).
+const groupOrderWait = time.Second
+
+// awaitPredecessor waits, at most groupOrderWait, until the groups before
+// seq were created.
+func (up *upstream) awaitPredecessor(stop <-chan struct{}, seq uint64) {
+	var timeout <-chan time.Time
+	for {
+		up.mu.Lock()
+		if !up.known || seq <= up.next {
+			up.mu.Unlock()
+			return
+		}
+		if up.moved == nil {
+			up.moved = make(chan struct{})
+		}
+		moved := up.moved
+		up.mu.Unlock()
+		if timeout == nil {
+			t := time.NewTimer(groupOrderWait)
+			defer t.Stop()
+			timeout = t.C
+		}
+		select {
+		case <-moved:
+		case <-stop:
+			return
+		case <-timeout:
+			return
+		}
+	}
+}
+
+// created advances the expected group past seq.
+func (up *upstream) created(seq uint64) {
+	up.mu.Lock()
+	defer up.mu.Unlock()
+	if !up.known || seq >= up.next {
+		up.next, up.known = seq+1, true
+		if up.moved != nil {
+			close(up.moved)
+			up.moved = nil
+		}
+	}
 }
 
 // publishDoneWait bounds how long a subscription the peer ended waits for
@@ -120,6 +174,10 @@ func (s *Session) runUpstream(b *moqt.Broadcast, path string, w *moqt.TrackWrite
 		return fatalf(message.ProtocolViolation, "%T in reply to SUBSCRIBE", first)
 	}
 	up := &upstream{alias: ok.TrackAlias, w: w}
+	if loc, has, err := ok.Params.Largest(s.version); err == nil && has {
+		// Deployed publishers start with the newest group, whole.
+		up.next, up.known = loc.Group, true
+	}
 	s.mu.Lock()
 	if _, dup := s.upstreams[up.alias]; dup {
 		s.mu.Unlock()
@@ -360,8 +418,28 @@ func (s *Session) recvData(str transport.ReceiveStream) error {
 		return nil // a subscription we already ended, or never had
 	}
 	defer up.inflight.Done()
-	gw, err := up.w.CreateGroup(sr.group())
-	if err != nil {
+	// The first object decides whether this is a whole group: the moq model
+	// has no object ids, so a group joined in the middle (a publisher that
+	// honours LARGEST_OBJECT literally) would pass for a complete one. It
+	// is dropped, as @moq/net drops it.
+	obj, err := sr.next(r)
+	err = rr.cause(err)
+	if err == nil && (!sr.whole() || obj.id != 0) {
+		str.CancelRead(uint32(message.ResetCancelled))
+		s.log.Debug("dropped a group joined after its first object", zap.Uint64("group", sr.group()), zap.Uint64("first_object", obj.id))
+		return nil
+	}
+	if err != nil && err != io.EOF {
+		str.CancelRead(uint32(message.ResetCancelled))
+		if _, fatal := fatalCode(err); fatal {
+			return err
+		}
+		return nil
+	}
+	up.awaitPredecessor(s.ctx.Done(), sr.group())
+	gw, cerr := up.w.CreateGroup(sr.group())
+	up.created(sr.group())
+	if cerr != nil {
 		// A second subgroup of a group already here (or the track ended):
 		// the moq model has one stream per group.
 		str.CancelRead(uint32(message.ResetCancelled))
@@ -372,8 +450,6 @@ func (s *Session) recvData(str transport.ReceiveStream) error {
 		maxFrame = defaultMaxFrameSize
 	}
 	for {
-		obj, err := sr.next(r)
-		err = rr.cause(err)
 		if err == io.EOF {
 			gw.Close()
 			return nil
@@ -391,28 +467,30 @@ func (s *Session) recvData(str transport.ReceiveStream) error {
 				str.CancelRead(uint32(message.ResetCancelled))
 				return nil
 			}
-			continue
-		}
-		if obj.length > uint64(maxFrame) {
-			gw.Abort(moqt.ErrFrameTooLarge)
-			str.CancelRead(uint32(message.ResetCancelled))
-			return fatalf(message.ProtocolViolation, "object of %d bytes exceeds the %d byte limit", obj.length, maxFrame)
-		}
-		payload, err := r.ReadN(int(obj.length))
-		err = rr.cause(err)
-		if err != nil {
-			gw.Abort(peerError(err))
-			if _, fatal := fatalCode(err); fatal {
-				return fatalf(message.ProtocolViolation, "object payload: %v", err)
+		} else {
+			if obj.length > uint64(maxFrame) {
+				gw.Abort(moqt.ErrFrameTooLarge)
+				str.CancelRead(uint32(message.ResetCancelled))
+				return fatalf(message.ProtocolViolation, "object of %d bytes exceeds the %d byte limit", obj.length, maxFrame)
 			}
-			return nil
+			payload, err := r.ReadN(int(obj.length))
+			err = rr.cause(err)
+			if err != nil {
+				gw.Abort(peerError(err))
+				if _, fatal := fatalCode(err); fatal {
+					return fatalf(message.ProtocolViolation, "object payload: %v", err)
+				}
+				return nil
+			}
+			if err := gw.WriteFrame(payload); err != nil {
+				gw.Abort(err)
+				str.CancelRead(uint32(message.ResetCancelled))
+				return nil
+			}
+			s.cfg.Counters.FrameIn()
 		}
-		if err := gw.WriteFrame(payload); err != nil {
-			gw.Abort(err)
-			str.CancelRead(uint32(message.ResetCancelled))
-			return nil
-		}
-		s.cfg.Counters.FrameIn()
+		obj, err = sr.next(r)
+		err = rr.cause(err)
 	}
 }
 
