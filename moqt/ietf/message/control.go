@@ -54,6 +54,13 @@ func ReadControl(r *wire.Reader, v Version) (Message, error) {
 	if err != nil {
 		return nil, violation(err)
 	}
+	return ReadControlBody(r, t, v)
+}
+
+// ReadControlBody reads the length and body of a control message whose type
+// t the caller has read (draft-17+'s SETUP stream: the stream type is the
+// SETUP message type, StreamSetup).
+func ReadControlBody(r *wire.Reader, t uint64, v Version) (Message, error) {
 	m := newMessage(t, v)
 	if m == nil {
 		return nil, wire.Errorf(ProtocolViolation, "unknown control message type 0x%x in %s", t, v)

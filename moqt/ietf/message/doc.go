@@ -29,6 +29,7 @@
 //
 //	AppendControl(b, m, v) ([]byte, error)   // framed
 //	ReadControl(r *wire.Reader, v) (Message, error)
+//	ReadControlBody(r, t, v) (Message, error) // type already read (SETUP stream)
 //	ParseControl(b, v) (Message, rest []byte, error)
 //
 // ReadControl/ParseControl pick the struct v defines for the type; an
@@ -46,7 +47,7 @@
 //	              MaxRequestID, RequestsBlocked (14–16)
 //	subscribe.go  Subscribe, SubscribeOK, Unsubscribe (14–16), PublishDone,
 //	              ErrorReply (body of draft-14's typed errors)
-//	publish.go    Publish, PublishOK (14–18), PublishError (14)
+//	publish.go    Publish, PublishOK (14–18; properties in 18), PublishError (14)
 //	namespace.go  PublishNamespace, PublishNamespaceDone / Cancel (14–16),
 //	              PublishNamespaceError (14), SubscribeNamespace (0x11 ≤17,
 //	              0x50 18+), SubscribeNamespaceOK / Error (14),
@@ -60,7 +61,10 @@
 // Fields: RequestID is on the wire where the draft has it (replies carry it
 // through draft-16 only; from 17 the request stream identifies the request).
 // RequiredRequestIDDelta exists in draft-17 only. Namespace tuples are
-// []string (≤ 32 fields, ≤ 4096 bytes with the track name).
+// []string (≤ 32 fields, ≤ 4096 bytes with the track name). Properties
+// (track properties, draft-16+ "Track Extensions") end SUBSCRIBE_OK,
+// PUBLISH, FETCH_OK, REQUEST_OK. RequestError.Redirect (18+) is kept raw.
+// Fields a draft lacks are ignored when encoding and zero when decoding.
 //
 // Draft-14 carries some parameters as message fields (subscriber priority,
 // group order, forward, filter, expires, largest location). The codec moves
@@ -69,12 +73,17 @@
 //
 // # Parameters
 //
-// Parameters is an ordered key/value list used for message parameters,
-// setup options and track properties. Int/Bytes/SetInt/SetBytes are generic;
+// Parameters is a key/value list in ascending key order, used for message
+// parameters, setup options, track properties and object properties
+// (extension headers). Int/Bytes/SetInt/SetBytes/Delete are generic;
 // typed accessors cover what the engine uses: SubscriberPriority,
 // GroupOrder, Forward, DeliveryTimeout, Expires, MaxCacheDuration,
-// AuthorizationToken (raw), Largest(v), Filter(v) / SetFilter(f, v), and
-// for setup options Path, Authority, Implementation, MaxRequestID. Values
+// AuthorizationToken (raw; ParseToken(b, v) decodes it into Token),
+// SetAuthorizationToken, Largest(v) / SetLargest, Filter(v) / SetFilter(f,
+// v), and for setup options Path, Authority, Implementation, MaxRequestID.
+// From draft-17 a message parameter's framing depends on its key (as
+// @moq/net 0.3.4): an unknown even key cannot be skipped and is a
+// ProtocolViolation. Values
 // whose inside is integers (LARGEST_OBJECT, the filter) are stored encoded
 // for the message's version, hence the version argument.
 //
@@ -94,7 +103,30 @@
 //
 // # Data streams and datagrams
 //
-// See data.go: stream types, SubgroupHeader and per-object headers
-// (ObjectHeader, read one at a time; the engine reads payloads itself),
-// FetchHeader and fetch objects, Datagram.
+// data.go. A unidirectional stream starts with an integer type: StreamFetch,
+// StreamSetup (17+), StreamPadding (19+), or a subgroup type
+// (IsSubgroupType(t, v)). Then:
+//
+//	ReadSubgroupHeader(r, t, v) (SubgroupHeader, error)
+//	SubgroupHeader.AppendTo(b, v)              // type included
+//	s := NewSubgroupStream(h, v)               // per stream and direction
+//	s.ReadObject(r) (ObjectHeader, error)      // io.EOF at a clean end
+//	s.AppendObject(b, &ObjectHeader{...})      // then the Length payload bytes
+//
+// ObjectHeader{ID, Properties, Length, Status}: IDs are delta-encoded
+// against the stream's previous object; Status is on the wire when Length
+// is 0. The engine reads and writes payloads itself, so large payloads are
+// never copied twice. SubgroupHeader covers every header type (subgroup ID
+// zero / first object / explicit, properties, end of group, default
+// priority 16+, first-object bit 18+).
+//
+// FETCH streams: FetchHeader{RequestID}.AppendTo / ReadFetchHeader, then
+// NewFetchStream(v, descending) with AppendObject / ReadObject of
+// FetchObject{Group, Subgroup, ID, Datagram, Priority, Properties, Length,
+// Status, EndOfRange}: draft-14 writes every field, 15+ serialization flags
+// against the previous object, 18+ group/object deltas (which need the
+// fetch's group order), 16+ end-of-range markers.
+//
+// Datagrams: Datagram{...}.AppendTo(b, v) and ParseDatagram(b, v) (payload
+// aliases b), payload or status form.
 package message
