@@ -53,6 +53,7 @@ type session struct {
 	pending       map[uint64]*request // draft-14..16: awaiting a reply, by request ID
 	published     [][]string          // namespaces announced on this session
 	subscriptions int                 // SUBSCRIBEs the relay forwarded to us
+	subscribed    chan struct{}       // closed at the first one
 	trackAlias    uint64              // the last track alias handed out
 	closeOnce     sync.Once
 	closeErr      error
@@ -137,6 +138,7 @@ func dial(ctx context.Context, cfg dialConfig) (*session, error) {
 		trace:         cfg.trace,
 		peerMaxRaised: make(chan struct{}),
 		pending:       map[uint64]*request{},
+		subscribed:    make(chan struct{}),
 	}
 	s.trace.logf(s.role, "connected over %s, protocol %q", conn.Kind(), conn.Protocol())
 	if got := conn.Protocol(); got != cfg.version.ALPN() && !legacyWebTransport(conn, cfg.version) {
@@ -424,17 +426,23 @@ func (s *session) answerSubscribe(m *message.Subscribe) message.Message {
 		return &message.RequestError{RequestID: m.RequestID, Code: message.DoesNotExist(s.version), Reason: "no such track"}
 	}
 	s.subscriptions++
+	if s.subscriptions == 1 {
+		close(s.subscribed)
+	}
 	s.trackAlias++
 	// No objects yet: no LARGEST_OBJECT (draft-14: content exists = 0).
 	return &message.SubscribeOK{RequestID: m.RequestID, TrackAlias: s.trackAlias}
 }
 
-// subscriptionsServed counts the SUBSCRIBEs the relay forwarded and this
-// session accepted.
-func (s *session) subscriptionsServed() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.subscriptions
+// awaitSubscription reports whether the relay forwarded a SUBSCRIBE that
+// this session accepted, waiting for one until ctx ends.
+func (s *session) awaitSubscription(ctx context.Context) bool {
+	select {
+	case <-s.subscribed:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // refuseDataStreams stops the relay's unidirectional streams: no case

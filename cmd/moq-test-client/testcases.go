@@ -10,6 +10,10 @@ import (
 // subscribe-before-announce.
 const publisherDelay = 500 * time.Millisecond
 
+// forwardWait bounds how long announce-subscribe waits, after the
+// subscriber's SUBSCRIBE_OK, for the publisher to see the SUBSCRIBE.
+const forwardWait = time.Second
+
 // setupOnly: connect, exchange SETUP, close.
 func setupOnly(ctx context.Context, c *caseRun) error {
 	s, err := c.connect(ctx, "")
@@ -83,7 +87,13 @@ func announceSubscribe(ctx context.Context, c *caseRun) error {
 	if !isSubscribeOK(resp) {
 		return &failure{expected: "SUBSCRIBE_OK", received: describe(resp, sub.version), message: "subscriber: subscription refused"}
 	}
-	c.trace.logf("publisher", "subscriptions received: %d", pub.subscriptionsServed())
+	// The relay may answer from its own state before or without asking the
+	// publisher; the case does not require the forwarded SUBSCRIBE, but the
+	// trace says whether it came.
+	waitCtx, cancel := context.WithTimeout(ctx, forwardWait)
+	forwarded := pub.awaitSubscription(waitCtx)
+	cancel()
+	c.trace.logf("publisher", "SUBSCRIBE forwarded by the relay within %v: %v", forwardWait, forwarded)
 	if err := sub.close(); err != nil {
 		return fmt.Errorf("subscriber: %w", err)
 	}
