@@ -19,6 +19,8 @@ func errorCode(m message.Message) (uint64, bool) {
 		return m.Code, true
 	case *message.TrackStatusError:
 		return m.Code, true
+	case *message.PublishError:
+		return m.Code, true
 	}
 	return 0, false
 }
@@ -26,7 +28,8 @@ func errorCode(m message.Message) (uint64, bool) {
 // A FETCH is served from the track's cache on every draft: a cached range
 // whole, a range partly evicted from what is still held, a range wholly
 // evicted with INVALID_RANGE, an unknown track with DOES_NOT_EXIST.
-// TRACK_STATUS reports the largest location.
+// A joining FETCH covers the groups before its subscription; PUBLISH is
+// declined; TRACK_STATUS reports the largest location.
 func TestFetchAndTrackStatusEveryDraft(t *testing.T) {
 	for _, proto := range protocols() {
 		t.Run(proto, func(t *testing.T) {
@@ -104,6 +107,35 @@ func TestFetchAndTrackStatusEveryDraft(t *testing.T) {
 			reply, _ = fetch(message.Location{}, message.Location{Group: 1}, "nope")
 			if code, ok := errorCode(reply); !ok || code != message.DoesNotExist(v) {
 				t.Fatalf("unknown track: %T %+v, want DOES_NOT_EXIST", reply, reply)
+			}
+
+			// A joining FETCH: the two groups before the subscription's first
+			// (the newest, 19, which it delivers whole).
+			subID := p.requestID()
+			readSub := p.send(&message.Subscribe{RequestID: subID, Namespace: ns, TrackName: "video"})
+			if reply, err := readSub(); err != nil {
+				t.Fatal(err)
+			} else if _, ok := reply.(*message.SubscribeOK); !ok {
+				t.Fatalf("SUBSCRIBE answered with %T %+v", reply, reply)
+			}
+			id := p.requestID()
+			readJoin := p.send(&message.Fetch{RequestID: id, FetchType: message.FetchRelativeJoining, JoiningRequestID: subID, JoiningStart: 2})
+			if reply, err := readJoin(); err != nil {
+				t.Fatal(err)
+			} else if _, ok := reply.(*message.FetchOK); !ok {
+				t.Fatalf("joining FETCH answered with %T %+v", reply, reply)
+			}
+			if _, objs, err := p.readFetch(ctx); err != nil {
+				t.Fatal(err)
+			} else if got, want := describe(objs), "17/0 17/1 17/2 18/0 18/1 18/2 "; got != want {
+				t.Fatalf("joining fetch served %q, want %q", got, want)
+			}
+			// PUBLISH is declined with NOT_SUPPORTED.
+			readPub := p.send(&message.Publish{RequestID: p.requestID(), Namespace: ns, TrackName: "up", TrackAlias: 7})
+			if reply, err := readPub(); err != nil {
+				t.Fatal(err)
+			} else if code, ok := errorCode(reply); !ok || code != message.ErrNotSupported {
+				t.Fatalf("PUBLISH answered with %T %+v, want NOT_SUPPORTED", reply, reply)
 			}
 
 			// TRACK_STATUS.

@@ -128,3 +128,47 @@ func TestGoAway(t *testing.T) {
 		})
 	}
 }
+
+// MaxSubscriptions caps what a peer may hold: one more subscription is
+// refused (EXCESSIVE_LOAD) while the first keeps flowing; the counters see
+// the one served and its frames.
+func TestSubscriptionLimitAndCounters(t *testing.T) {
+	origin := moqt.NewOrigin()
+	counters := &moqt.Counters{}
+	srv := startServer(t, moqt.SessionConfig{Origin: origin, MaxSubscriptions: 1, Counters: counters})
+	w := publishTrack(t, origin, "room/cam", "video")
+	w2 := publishTrack(t, origin, "room/cam2", "video")
+	stop := make(chan struct{})
+	done := make(chan struct{}, 2)
+	go func() { defer func() { done <- struct{}{} }(); feed(w, stop) }()
+	go func() { defer func() { done <- struct{}{} }(); feed(w2, stop) }()
+	defer func() { close(stop); <-done; <-done }()
+	client, _ := srv.dial(t, srv.url("quic", ""), "moqt-17", moqt.SessionConfig{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r, err := client.Consume("room/cam").Subscribe("video", moqt.ReaderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := readGroups(ctx, r, 2); err != nil {
+		t.Fatal(err)
+	}
+	r2, err := client.Consume("room/cam2").Subscribe("video", moqt.ReaderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = r2.NextGroup(ctx)
+	r2.Close()
+	if err == nil || ctx.Err() != nil {
+		t.Fatalf("second subscription: %v, want a refusal", err)
+	}
+	if _, err := readGroups(ctx, r, 2); err != nil {
+		t.Fatalf("first subscription after the refusal: %v", err)
+	}
+	c := counters.Snapshot()
+	t.Logf("second subscription refused: %v; counters %+v", err, c)
+	if c.Subscriptions != 1 || c.FramesOut < 12 {
+		t.Fatalf("counters %+v: want 1 subscription and at least 12 frames out", c)
+	}
+}

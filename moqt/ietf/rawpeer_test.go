@@ -163,19 +163,25 @@ type fetched struct {
 	payload       string
 }
 
-// readFetch accepts the next data stream and reads it as a FETCH response.
+// readFetch reads the next FETCH response stream, skipping subgroup
+// streams (of a subscription).
 func (p *rawPeer) readFetch(ctx context.Context) (uint64, []fetched, error) {
-	str, err := p.conn.AcceptUniStream(ctx)
-	if err != nil {
-		return 0, nil, err
-	}
-	r := wire.NewReader(str)
-	t, err := message.ReadInt(r, p.v)
-	if err != nil {
-		return 0, nil, err
-	}
-	if t != message.StreamFetch {
-		return 0, nil, fmt.Errorf("stream type 0x%x, not FETCH_HEADER", t)
+	var r *wire.Reader
+	for r == nil {
+		str, err := p.conn.AcceptUniStream(ctx)
+		if err != nil {
+			return 0, nil, err
+		}
+		sr := wire.NewReader(str)
+		t, err := message.ReadInt(sr, p.v)
+		if err != nil {
+			return 0, nil, err
+		}
+		if t == message.StreamFetch {
+			r = sr
+		} else {
+			str.CancelRead(0)
+		}
 	}
 	h, err := message.ReadFetchHeader(r, p.v)
 	if err != nil {
