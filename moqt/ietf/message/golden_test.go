@@ -130,6 +130,12 @@ var goldenControls = []goldenControl{
 		return &PublishNamespace{RequestID: 2, Namespace: []string{"live"}}
 	}, "06 0008 02 01 04 6c697665 00"},
 
+	// TRACK_STATUS_OK (14) as @moq/net 0.3.4 writes it: namespace (room),
+	// "v", status 1 (not found), last {0, 0}; no request ID.
+	{"track status/14 js legacy", Draft14, func() Message {
+		return &TrackStatusOK{Legacy: &LegacyTrackStatus{Namespace: []string{"room"}, TrackName: "v", StatusCode: 1}}
+	}, "0e 000b 01 04 726f6f6d 01 76 01 00 00"},
+
 	// GOAWAY: URI; timeout from 17.
 	{"goaway/17 js", Draft17, func() Message { return &GoAway{NewSessionURI: "u", Timeout: 0} }, "10 0003 01 75 00"},
 	{"goaway/14 js", Draft14, func() Message { return &GoAway{NewSessionURI: "u"} }, "10 0002 01 75"},

@@ -135,6 +135,7 @@ func samples(v Version) []Message {
 	add(&sok)
 	if v == Draft14 {
 		add(&TrackStatusOK{SubscribeOK: sok})
+		add(&TrackStatusOK{Legacy: &LegacyTrackStatus{Namespace: ns, TrackName: "video", StatusCode: 1, Last: Location{3, 4}}})
 		add(&TrackStatusError{ErrorReply{RequestID: 8, Code: 4, Reason: "gone"}},
 			&PublishError{ErrorReply{RequestID: 8, Code: 1, Reason: "no"}},
 			&FetchError{ErrorReply{RequestID: 8, Code: 5, Reason: "range"}},
