@@ -5,5 +5,6 @@
 package dialects
 
 import (
+	_ "github.com/moq-cluster/moq-relay/moqt/ietf" // moq-transport drafts 14-20: moqt-20 … moqt-15, moq-00
 	_ "github.com/moq-cluster/moq-relay/moqt/lite" // moq-lite-03/04 and moql
 )
