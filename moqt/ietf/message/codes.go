@@ -8,9 +8,10 @@ import (
 )
 
 // Session termination codes (CONNECTION_CLOSE / WebTransport session close),
-// the same on every supported draft. They are wire.Code values so they can
-// ride in a *wire.Error; note that wire.Code's String names are moq-lite's,
-// not these.
+// the same on every supported draft. They are draft numbers for the engine
+// to put on the wire when it closes a session (see SessionCode), not moqt
+// codes: every *wire.Error this package returns carries a moqt code
+// (wire.CodeProtocolViolation, ...), whose String names are moqt's.
 const (
 	NoError                  wire.Code = 0x0
 	InternalError            wire.Code = 0x1
@@ -115,7 +116,7 @@ const (
 var ErrVersion = errors.New("message: not defined in this draft")
 
 // violation wraps a decoding failure (truncated, too large, trailing,
-// invalid) as a PROTOCOL_VIOLATION *wire.Error. Other errors (a stream
+// invalid) as a *wire.Error with wire.CodeProtocolViolation. Other errors (a stream
 // reset, a closed connection, a *wire.Error) pass through.
 func violation(err error) error {
 	var we *wire.Error
@@ -125,7 +126,119 @@ func violation(err error) error {
 	if errors.Is(err, wire.ErrTruncated) || errors.Is(err, wire.ErrTooLarge) ||
 		errors.Is(err, wire.ErrTrailing) || errors.Is(err, wire.ErrInvalid) || errors.Is(err, ErrVersion) ||
 		errors.Is(err, io.ErrUnexpectedEOF) {
-		return &wire.Error{Code: ProtocolViolation, Reason: err.Error()}
+		return &wire.Error{Code: wire.CodeProtocolViolation, Reason: err.Error()}
 	}
 	return err
+}
+
+// SessionCode returns the draft's session close code for moqt code c, for
+// closing an IETF session with an error the rest of the relay classified.
+func SessionCode(c wire.Code) wire.Code {
+	switch c {
+	case wire.CodeCancel:
+		return NoError
+	case wire.CodeUnauthorized:
+		return Unauthorized
+	case wire.CodeVersion:
+		return VersionNegotiationFailed
+	case wire.CodeGoingAway:
+		return GoawayTimeout
+	case wire.CodeTimeout:
+		return ControlMessageTimeout
+	case wire.CodeProtocolViolation, wire.CodeDecode, wire.CodeBoundsExceeded, wire.CodeWrongSize,
+		wire.CodeUnexpectedMessage, wire.CodeUnexpectedStream, wire.CodeTooLarge, wire.CodeDuplicate,
+		wire.CodeRequiredExtension:
+		return ProtocolViolation
+	default:
+		return InternalError
+	}
+}
+
+// CodeOfSession returns the moqt code for a draft session close code the
+// peer sent, and false when moqt has no equivalent (INTERNAL_ERROR, ...).
+func CodeOfSession(c wire.Code) (wire.Code, bool) {
+	switch c {
+	case NoError:
+		return wire.CodeCancel, true
+	case Unauthorized, MalformedAuthToken, ExpiredAuthToken, UnknownAuthTokenAlias:
+		return wire.CodeUnauthorized, true
+	case ProtocolViolation, InvalidRequestID, DuplicateTrackAlias, KeyValueFormattingError,
+		InvalidRequiredRequestID, MalformedPath, MalformedAuthority, DuplicateAuthTokenAlias:
+		return wire.CodeProtocolViolation, true
+	case InvalidPath, InvalidAuthority:
+		return wire.CodeNotFound, true
+	case VersionNegotiationFailed:
+		return wire.CodeVersion, true
+	case GoawayTimeout:
+		return wire.CodeGoingAway, true
+	case ControlMessageTimeout, DataStreamTimeout:
+		return wire.CodeTimeout, true
+	case AuthTokenCacheOverflow, TooManyRequestUpdates:
+		return wire.CodeLimit, true
+	}
+	return 0, false
+}
+
+// RequestCode returns the request error code (REQUEST_ERROR, or draft-14's
+// typed errors) for moqt code c in v; ErrInternal when v has no match.
+func RequestCode(c wire.Code, v Version) uint64 {
+	switch c {
+	case wire.CodeUnauthorized:
+		return ErrUnauthorized
+	case wire.CodeTimeout:
+		return ErrTimeout
+	case wire.CodeUnsupported:
+		return ErrNotSupported
+	case wire.CodeNotFound, wire.CodeUnroutable:
+		return DoesNotExist(v)
+	case wire.CodeGoingAway:
+		if v >= Draft17 {
+			return ErrGoingAway
+		}
+	case wire.CodeLimit:
+		if v >= Draft17 {
+			return ErrExcessiveLoad
+		}
+	case wire.CodeDuplicate:
+		if v >= Draft16 && v <= Draft18 {
+			return ErrDuplicateSubscribe
+		}
+	}
+	return ErrInternal
+}
+
+// CodeOfRequest returns the moqt code for a request error code the peer
+// sent in v (REQUEST_ERROR, SUBSCRIBE_ERROR...), and false when moqt has no
+// equivalent (INTERNAL_ERROR, ...).
+func CodeOfRequest(code uint64, v Version) (wire.Code, bool) {
+	if v == Draft14 {
+		switch code {
+		case 0x1, 0x10, 0x12: // UNAUTHORIZED, MALFORMED_AUTH_TOKEN, EXPIRED_AUTH_TOKEN
+			return wire.CodeUnauthorized, true
+		case 0x2:
+			return wire.CodeTimeout, true
+		case 0x3:
+			return wire.CodeUnsupported, true
+		case 0x4: // TRACK_DOES_NOT_EXIST; UNINTERESTED / NAMESPACE_PREFIX_UNKNOWN on namespace replies
+			return wire.CodeNotFound, true
+		}
+		return 0, false
+	}
+	switch code {
+	case ErrUnauthorized, ErrMalformedAuthToken, ErrExpiredAuthToken:
+		return wire.CodeUnauthorized, true
+	case ErrTimeout:
+		return wire.CodeTimeout, true
+	case ErrNotSupported:
+		return wire.CodeUnsupported, true
+	case ErrDoesNotExist, ErrUninterested:
+		return wire.CodeNotFound, true
+	case ErrGoingAway:
+		return wire.CodeGoingAway, true
+	case ErrExcessiveLoad:
+		return wire.CodeLimit, true
+	case ErrDuplicateSubscribe:
+		return wire.CodeDuplicate, true
+	}
+	return 0, false
 }

@@ -18,7 +18,7 @@ type Message interface {
 	// It fails with ErrVersion when v does not define the message.
 	AppendTo(b []byte, v Version) ([]byte, error)
 	// DecodeBody replaces the receiver with the message in body, encoded
-	// for v. Errors are *wire.Error values with ProtocolViolation.
+	// for v. Errors are *wire.Error values with wire.CodeProtocolViolation.
 	DecodeBody(body []byte, v Version) error
 }
 
@@ -45,7 +45,7 @@ func AppendControl(b []byte, m Message, v Version) ([]byte, error) {
 
 // ReadControl reads one framed control message from r. A stream that ends
 // cleanly before the type yields io.EOF. A type that v does not define
-// (including known types of other drafts) is a ProtocolViolation.
+// (including known types of other drafts) is wire.CodeProtocolViolation.
 func ReadControl(r *wire.Reader, v Version) (Message, error) {
 	t, err := ReadInt(r, v)
 	if err == io.EOF {
@@ -63,7 +63,7 @@ func ReadControl(r *wire.Reader, v Version) (Message, error) {
 func ReadControlBody(r *wire.Reader, t uint64, v Version) (Message, error) {
 	m := newMessage(t, v)
 	if m == nil {
-		return nil, wire.Errorf(ProtocolViolation, "unknown control message type 0x%x in %s", t, v)
+		return nil, wire.Errorf(wire.CodeProtocolViolation, "unknown control message type 0x%x in %s", t, v)
 	}
 	var size [2]byte
 	if err := r.ReadFull(size[:]); err != nil {
@@ -88,7 +88,7 @@ func ParseControl(b []byte, v Version) (Message, []byte, error) {
 	}
 	m := newMessage(t, v)
 	if m == nil {
-		return nil, nil, wire.Errorf(ProtocolViolation, "unknown control message type 0x%x in %s", t, v)
+		return nil, nil, wire.Errorf(wire.CodeProtocolViolation, "unknown control message type 0x%x in %s", t, v)
 	}
 	b = b[n:]
 	if len(b) < 2 {

@@ -130,7 +130,7 @@ func (h *SubgroupHeader) AppendTo(b []byte, v Version) ([]byte, error) {
 // (see IsSubgroupType) the caller has read.
 func ReadSubgroupHeader(r *wire.Reader, t uint64, v Version) (SubgroupHeader, error) {
 	if !IsSubgroupType(t, v) {
-		return SubgroupHeader{}, wire.Errorf(ProtocolViolation, "stream type 0x%x is not a subgroup in %s", t, v)
+		return SubgroupHeader{}, wire.Errorf(wire.CodeProtocolViolation, "stream type 0x%x is not a subgroup in %s", t, v)
 	}
 	h := SubgroupHeader{
 		Mode:            SubgroupMode((t & sgModeMask) >> 1),
@@ -235,7 +235,7 @@ func (s *SubgroupStream) ReadObject(r *wire.Reader) (ObjectHeader, error) {
 	}
 	if s.started {
 		if delta >= ^uint64(0)-s.prev {
-			return o, wire.Errorf(ProtocolViolation, "object id overflows")
+			return o, wire.Errorf(wire.CodeProtocolViolation, "object id overflows")
 		}
 		o.ID = s.prev + delta + 1
 	} else {
@@ -301,7 +301,7 @@ func readObjectProperties(r *wire.Reader, v Version) (Parameters, error) {
 		return Parameters{}, violation(err)
 	}
 	if n > MaxExtensionsLen {
-		return Parameters{}, wire.Errorf(ProtocolViolation, "object properties of %d bytes > %d", n, MaxExtensionsLen)
+		return Parameters{}, wire.Errorf(wire.CodeProtocolViolation, "object properties of %d bytes > %d", n, MaxExtensionsLen)
 	}
 	b, err := r.ReadN(int(n))
 	if err != nil {
@@ -557,7 +557,7 @@ func (s *FetchStream) ReadObject(r *wire.Reader) (FetchObject, error) {
 		}
 		flags = uint64(c)
 		if flags&0xc0 != 0 {
-			return o, wire.Errorf(ProtocolViolation, "fetch flags 0x%x", flags)
+			return o, wire.Errorf(wire.CodeProtocolViolation, "fetch flags 0x%x", flags)
 		}
 	} else {
 		if flags, err = ReadInt(r, v); err != nil {
@@ -569,7 +569,7 @@ func (s *FetchStream) ReadObject(r *wire.Reader) (FetchObject, error) {
 	}
 	if flags >= 0x80 {
 		if flags != EndOfNonExistentRange && flags != EndOfUnknownRange && (flags != EndOfTimedOutRange || v < Draft20) {
-			return o, wire.Errorf(ProtocolViolation, "fetch serialization flags 0x%x", flags)
+			return o, wire.Errorf(wire.CodeProtocolViolation, "fetch serialization flags 0x%x", flags)
 		}
 		o.EndOfRange = flags
 		if err := s.readGroupObject(r, &o, fsGroupID|fsObjectID); err != nil {
@@ -583,7 +583,7 @@ func (s *FetchStream) ReadObject(r *wire.Reader) (FetchObject, error) {
 		if flags&(fsGroupID|fsObjectID) != fsGroupID|fsObjectID || flags&fsPriority == 0 ||
 			(flags&fsDatagram == 0 && flags&fsSubgroupMask == fsSubgroupPrev) ||
 			(flags&fsDatagram == 0 && flags&fsSubgroupMask == fsSubgroupNext) {
-			return o, wire.Errorf(ProtocolViolation, "first fetch object refers to a prior object (flags 0x%x)", flags)
+			return o, wire.Errorf(wire.CodeProtocolViolation, "first fetch object refers to a prior object (flags 0x%x)", flags)
 		}
 	}
 	if err := s.readGroupObject(r, &o, flags); err != nil {
@@ -598,7 +598,7 @@ func (s *FetchStream) ReadObject(r *wire.Reader) (FetchObject, error) {
 			o.Subgroup = s.prev.Subgroup
 		case fsSubgroupNext:
 			if s.prev.Subgroup == ^uint64(0) {
-				return o, wire.Errorf(ProtocolViolation, "subgroup id overflows")
+				return o, wire.Errorf(wire.CodeProtocolViolation, "subgroup id overflows")
 			}
 			o.Subgroup = s.prev.Subgroup + 1
 		case fsSubgroupID:
@@ -654,19 +654,19 @@ func (s *FetchStream) readGroupObject(r *wire.Reader, o *FetchObject, flags uint
 			o.Group = g
 		case !s.Descending:
 			if g >= ^uint64(0)-s.prev.Group {
-				return wire.Errorf(ProtocolViolation, "group id overflows")
+				return wire.Errorf(wire.CodeProtocolViolation, "group id overflows")
 			}
 			o.Group = s.prev.Group + g + 1
 		default:
 			if g >= s.prev.Group {
-				return wire.Errorf(ProtocolViolation, "group id underflows")
+				return wire.Errorf(wire.CodeProtocolViolation, "group id underflows")
 			}
 			o.Group = s.prev.Group - g - 1
 		}
 	}
 	if flags&fsObjectID == 0 {
 		if s.prev.ID == ^uint64(0) {
-			return wire.Errorf(ProtocolViolation, "object id overflows")
+			return wire.Errorf(wire.CodeProtocolViolation, "object id overflows")
 		}
 		o.ID = s.prev.ID + 1
 		return nil
@@ -677,7 +677,7 @@ func (s *FetchStream) readGroupObject(r *wire.Reader, o *FetchObject, flags uint
 	}
 	if v >= Draft18 && flags&fsGroupID == 0 {
 		if id > ^uint64(0)-s.prev.ID {
-			return wire.Errorf(ProtocolViolation, "object id overflows")
+			return wire.Errorf(wire.CodeProtocolViolation, "object id overflows")
 		}
 		id += s.prev.ID
 	}
@@ -776,7 +776,7 @@ func ParseDatagram(b []byte, v Version) (Datagram, error) {
 	d := NewDecoder(b, v)
 	t := d.Int()
 	if d.err == nil && !validDatagramType(t, v) {
-		return Datagram{}, wire.Errorf(ProtocolViolation, "datagram type 0x%x in %s", t, v)
+		return Datagram{}, wire.Errorf(wire.CodeProtocolViolation, "datagram type 0x%x in %s", t, v)
 	}
 	m := Datagram{
 		TrackAlias:      d.Int(),

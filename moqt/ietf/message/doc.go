@@ -34,7 +34,7 @@
 //
 // ReadControl/ParseControl pick the struct v defines for the type; an
 // unknown type, or one from another draft, is a *wire.Error with
-// ProtocolViolation, as is any malformed body (truncated, trailing bytes,
+// wire.CodeProtocolViolation, as is any malformed body (truncated, trailing bytes,
 // invalid values, over a limit in limits.go). Type switches on the result
 // are the engine's dispatch.
 //
@@ -93,13 +93,18 @@
 //
 // # Error codes
 //
-// Session close codes are wire.Code constants (ProtocolViolation,
-// VersionNegotiationFailed, GoawayTimeout, …; note wire.Code.String uses
-// moq-lite's names). Request error codes are uint64 constants (ErrInternal,
+// Every *wire.Error the codec returns carries a moqt code
+// (wire.CodeProtocolViolation for malformed input, wire.CodeUnauthorized
+// for a malformed token); other errors (a stream reset) pass through.
+// The draft's own numbers are for the engine to put on the wire: session
+// close codes are wire.Code constants in the draft's space
+// (ProtocolViolation, VersionNegotiationFailed, GoawayTimeout, …), with
+// SessionCode (moqt → draft) and CodeOfSession (draft → moqt). Request error codes are uint64 constants (ErrInternal,
 // ErrUnauthorized, ErrTimeout, ErrNotSupported, ErrDoesNotExist,
 // ErrInvalidRange, …) with DoesNotExist(v) / InvalidRange(v) for draft-14's
-// different numbers; PUBLISH_DONE codes Done* with Expired(v) and
-// TooFarBehind(v).
+// different numbers, RequestCode (moqt → draft, per version) and
+// CodeOfRequest (draft → moqt); PUBLISH_DONE codes Done* with Expired(v)
+// and TooFarBehind(v).
 //
 // # Data streams and datagrams
 //

@@ -22,7 +22,7 @@ func TestTruncatedControl(t *testing.T) {
 			}
 			for n := range len(b) {
 				_, _, err := ParseControl(b[:n], v)
-				wantCode(t, err, ProtocolViolation)
+				wantCode(t, err, wire.CodeProtocolViolation)
 				_, err = ReadControl(reader(b[:n]), v)
 				if n == 0 {
 					if err != io.EOF {
@@ -30,7 +30,7 @@ func TestTruncatedControl(t *testing.T) {
 					}
 					continue
 				}
-				wantCode(t, err, ProtocolViolation)
+				wantCode(t, err, wire.CodeProtocolViolation)
 				cuts++
 			}
 		}
@@ -59,7 +59,7 @@ func TestTrailingControl(t *testing.T) {
 			if err == nil {
 				t.Fatalf("%s %T: trailing byte accepted: %+v", v, m, got)
 			}
-			wantCode(t, err, ProtocolViolation)
+			wantCode(t, err, wire.CodeProtocolViolation)
 		}
 	}
 }
@@ -78,9 +78,9 @@ func TestUnknownAndForeignTypes(t *testing.T) {
 		b := appendInt(nil, tc.typ, tc.v)
 		b = append(b, 0, 0)
 		_, _, err := ParseControl(b, tc.v)
-		wantCode(t, err, ProtocolViolation)
+		wantCode(t, err, wire.CodeProtocolViolation)
 		_, err = ReadControl(reader(b), tc.v)
-		wantCode(t, err, ProtocolViolation)
+		wantCode(t, err, wire.CodeProtocolViolation)
 	}
 }
 
@@ -129,7 +129,7 @@ func TestInvalidControlValues(t *testing.T) {
 		if err == nil {
 			t.Fatalf("%s: accepted %+v", tc.name, m)
 		}
-		wantCode(t, err, ProtocolViolation)
+		wantCode(t, err, wire.CodeProtocolViolation)
 	}
 	// The same 7-byte form is valid from draft-18.
 	if _, _, err := ParseControl(frame(t, Draft18, typeRequestUpdate, "fc 010203040506 00"), Draft18); err != nil {
@@ -189,7 +189,7 @@ func TestInvalidDatagrams(t *testing.T) {
 		if err == nil {
 			t.Fatalf("%s %s: accepted %+v", tc.v, tc.hex, d)
 		}
-		wantCode(t, err, ProtocolViolation)
+		wantCode(t, err, wire.CodeProtocolViolation)
 	}
 }
 
@@ -202,11 +202,11 @@ func TestInvalidSubgroupStreams(t *testing.T) {
 			t.Fatalf("%s: 0x%x is a subgroup type", tc.v, tc.typ)
 		}
 		_, err := ReadSubgroupHeader(reader([]byte{1, 2, 3}), tc.typ, tc.v)
-		wantCode(t, err, ProtocolViolation)
+		wantCode(t, err, wire.CodeProtocolViolation)
 	}
 	// Truncated header.
 	_, err := ReadSubgroupHeader(reader([]byte{1}), 0x14, Draft16)
-	wantCode(t, err, ProtocolViolation)
+	wantCode(t, err, wire.CodeProtocolViolation)
 	// Object ID overflow: 2^64-1 then a delta.
 	s := NewSubgroupStream(SubgroupHeader{}, Draft17)
 	r := reader(mustHex(t, "ffffffffffffffffff 00 00 00 00 00"))
@@ -214,14 +214,14 @@ func TestInvalidSubgroupStreams(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = s.ReadObject(r)
-	wantCode(t, err, ProtocolViolation)
+	wantCode(t, err, wire.CodeProtocolViolation)
 	// A stream that ends inside an object.
 	s = NewSubgroupStream(SubgroupHeader{Properties: true}, Draft17)
 	_, err = s.ReadObject(reader(mustHex(t, "00 05 0601")))
-	wantCode(t, err, ProtocolViolation)
+	wantCode(t, err, wire.CodeProtocolViolation)
 	// Properties block over the limit.
 	_, err = s.ReadObject(reader(mustHex(t, "00 e0010000")))
-	wantCode(t, err, ProtocolViolation)
+	wantCode(t, err, wire.CodeProtocolViolation)
 }
 
 func TestInvalidFetchStreams(t *testing.T) {
@@ -242,7 +242,7 @@ func TestInvalidFetchStreams(t *testing.T) {
 		if err == nil {
 			t.Fatalf("%s %s: accepted %+v", tc.v, tc.hex, o)
 		}
-		wantCode(t, err, ProtocolViolation)
+		wantCode(t, err, wire.CodeProtocolViolation)
 	}
 	// Draft-18 descending: a group delta below zero.
 	s := NewFetchStream(Draft18, true)
@@ -251,7 +251,7 @@ func TestInvalidFetchStreams(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := s.ReadObject(r)
-	wantCode(t, err, ProtocolViolation)
+	wantCode(t, err, wire.CodeProtocolViolation)
 }
 
 func TestTokens(t *testing.T) {
@@ -275,9 +275,9 @@ func TestTokens(t *testing.T) {
 			}
 		}
 		_, err := ParseToken([]byte{4}, v)
-		wantCode(t, err, MalformedAuthToken)
+		wantCode(t, err, wire.CodeUnauthorized)
 		_, err = ParseToken([]byte{2, 3, 0}, v)
-		wantCode(t, err, MalformedAuthToken)
+		wantCode(t, err, wire.CodeUnauthorized)
 	}
 	var p Parameters
 	if _, ok := p.AuthorizationToken(); ok {
@@ -320,6 +320,61 @@ func TestParameterAccessors(t *testing.T) {
 		if got, err := ParseFilter(b, Draft20); err != nil || !reflect.DeepEqual(got, f) {
 			t.Fatalf("draft-20 filter %+v: %+v, %v", f, got, err)
 		}
+	}
+}
+
+// TestErrorText checks that malformed input yields errors in moqt's code
+// space, whose text names the failure (not the draft number 0x3, which is
+// moqt's "timeout").
+func TestErrorText(t *testing.T) {
+	_, _, err := ParseControl([]byte{0x3f, 0, 0}, Draft17)
+	if msg := err.Error(); !strings.HasPrefix(msg, "protocol violation: ") {
+		t.Fatalf("unknown type: %q", msg)
+	}
+	_, err = ReadControl(reader([]byte{0x03, 0x00, 0x05, 0x01}), Draft16)
+	if msg := err.Error(); !strings.HasPrefix(msg, "protocol violation: ") {
+		t.Fatalf("truncated body: %q", msg)
+	}
+	t.Logf("close reason: %q", err.Error())
+	_, err = ParseToken([]byte{9}, Draft17)
+	if msg := err.Error(); !strings.HasPrefix(msg, "unauthorized: ") {
+		t.Fatalf("bad token: %q", msg)
+	}
+}
+
+// TestCodeMaps checks the moqt <-> draft code translations both ways.
+func TestCodeMaps(t *testing.T) {
+	for _, c := range []wire.Code{wire.CodeCancel, wire.CodeUnauthorized, wire.CodeProtocolViolation, wire.CodeVersion, wire.CodeGoingAway, wire.CodeTimeout} {
+		back, ok := CodeOfSession(SessionCode(c))
+		if !ok || back != c {
+			t.Fatalf("session %v -> 0x%x -> %v, %v", c, uint32(SessionCode(c)), back, ok)
+		}
+	}
+	if SessionCode(wire.CodeDecode) != ProtocolViolation || SessionCode(wire.CodeTransport) != InternalError {
+		t.Fatal("session code fallbacks")
+	}
+	if _, ok := CodeOfSession(InternalError); ok {
+		t.Fatal("INTERNAL_ERROR mapped")
+	}
+	for _, v := range Versions {
+		for _, c := range []wire.Code{wire.CodeUnauthorized, wire.CodeTimeout, wire.CodeUnsupported, wire.CodeNotFound} {
+			back, ok := CodeOfRequest(RequestCode(c, v), v)
+			if !ok || back != c {
+				t.Fatalf("%s request %v -> 0x%x -> %v, %v", v, c, RequestCode(c, v), back, ok)
+			}
+		}
+		if _, ok := CodeOfRequest(ErrInternal, v); ok {
+			t.Fatal("INTERNAL_ERROR mapped")
+		}
+	}
+	if RequestCode(wire.CodeGoingAway, Draft16) != ErrInternal || RequestCode(wire.CodeGoingAway, Draft17) != ErrGoingAway {
+		t.Fatal("GOING_AWAY is draft-17+")
+	}
+	if c, _ := CodeOfRequest(0x4, Draft14); c != wire.CodeNotFound {
+		t.Fatal("draft-14 TRACK_DOES_NOT_EXIST")
+	}
+	if c, _ := CodeOfRequest(0x4, Draft15); c != wire.CodeUnauthorized {
+		t.Fatal("draft-15 MALFORMED_AUTH_TOKEN")
 	}
 }
 

@@ -31,12 +31,13 @@ func (t Token) hasAlias() bool { return t.AliasType != TokenUseValue }
 
 // ParseToken decodes an AUTHORIZATION_TOKEN value (from Parameters.
 // AuthorizationToken) encoded for v. An unknown alias type is an error the
-// drafts close the session for with MalformedAuthToken.
+// drafts close the session for (MALFORMED_AUTH_TOKEN); the *wire.Error
+// carries wire.CodeUnauthorized.
 func ParseToken(b []byte, v Version) (Token, error) {
 	d := NewDecoder(b, v)
 	t := Token{AliasType: d.Int()}
 	if d.err == nil && t.AliasType > TokenUseValue {
-		return Token{}, wire.Errorf(MalformedAuthToken, "token alias type %d", t.AliasType)
+		return Token{}, wire.Errorf(wire.CodeUnauthorized, "token alias type %d", t.AliasType)
 	}
 	if t.hasAlias() {
 		t.Alias = d.Int()
@@ -46,7 +47,7 @@ func ParseToken(b []byte, v Version) (Token, error) {
 		t.Value = d.Rest()
 	}
 	if err := d.Finish(); err != nil {
-		return Token{}, wire.Errorf(MalformedAuthToken, "token: %v", err)
+		return Token{}, wire.Errorf(wire.CodeUnauthorized, "token: %v", err)
 	}
 	return t, nil
 }
