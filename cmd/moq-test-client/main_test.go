@@ -239,6 +239,12 @@ func TestAgainstRelay(t *testing.T) {
 			}
 		})
 	}
+	// Every client session ends with a NO_ERROR close; a relay that logs
+	// one as a violation misreads a clean close (not yet an assertion: the
+	// engine still does so now and then).
+	if n := strings.Count(relay.output(), "peer violated the protocol"); n > 0 {
+		t.Logf("relay logged %d client sessions as protocol violations", n)
+	}
 }
 
 // checkDiagnostics checks a passing point's name and YAML fields.
