@@ -39,9 +39,9 @@ type session struct {
 	role    string
 	trace   *tracer
 
-	// control is the client's control stream: its own unidirectional one
-	// (draft-17+) or the shared bidirectional one (draft-14..16), where
-	// every request and reply travels.
+	// control is the client's sending control stream: its own
+	// unidirectional one (draft-17+), or the one bidirectional stream that
+	// carries every request and reply (draft-14..16).
 	control  transport.SendStream
 	writeMu  sync.Mutex // serialises control writes
 	children sync.WaitGroup
@@ -56,17 +56,17 @@ type session struct {
 	subscribed    chan struct{}       // closed at the first one
 	trackAlias    uint64              // the last track alias handed out
 	closeOnce     sync.Once
-	closeErr      error
 }
 
 // request is one request the client sent and its first reply.
 type request struct {
-	id     uint64
-	stream transport.Stream // draft-17+: the request's own stream
-	once   sync.Once
-	done   chan struct{}
-	reply  message.Message
-	err    error
+	id        uint64
+	namespace []string         // PUBLISH_NAMESPACE's, for withdrawing it
+	stream    transport.Stream // draft-17+: the request's own stream
+	once      sync.Once
+	done      chan struct{}
+	reply     message.Message
+	err       error
 }
 
 func newRequest(id uint64) *request { return &request{id: id, done: make(chan struct{})} }
@@ -530,9 +530,14 @@ func (s *session) publishNamespace(ctx context.Context, ns []string) (*request, 
 	s.mu.Lock()
 	s.published = append(s.published, ns)
 	s.mu.Unlock()
-	return s.send(ctx, func(id uint64) message.Message {
+	req, err := s.send(ctx, func(id uint64) message.Message {
 		return &message.PublishNamespace{RequestID: id, Namespace: ns}
 	})
+	if err != nil {
+		return nil, err
+	}
+	req.namespace = ns
+	return req, nil
 }
 
 // withdraw ends a PUBLISH_NAMESPACE. Draft-17+ has no PUBLISH_NAMESPACE_DONE:
@@ -547,7 +552,7 @@ func (s *session) withdraw(req *request) error {
 		s.trace.logf(s.role, "-> request stream reset (CANCELLED): namespace withdrawn")
 		return nil
 	}
-	return s.writeControl(&message.PublishNamespaceDone{RequestID: req.id, Namespace: testNamespace})
+	return s.writeControl(&message.PublishNamespaceDone{RequestID: req.id, Namespace: req.namespace})
 }
 
 // subscribe sends SUBSCRIBE for the next object of ns/track onwards.
@@ -575,7 +580,7 @@ func (s *session) close() error {
 // abort closes the session (NO_ERROR) and waits for its goroutines.
 func (s *session) abort() {
 	s.closeOnce.Do(func() {
-		s.closeErr = s.conn.CloseWithError(uint32(message.NoError), "")
+		_ = s.conn.CloseWithError(uint32(message.NoError), "")
 		s.trace.logf(s.role, "closed")
 	})
 	s.children.Wait()
