@@ -572,7 +572,11 @@ func (s *session) close() error {
 	err := s.conn.Err()
 	s.abort()
 	if err != nil {
-		return &failure{expected: "session open until the client closes it", received: "session closed by the relay", message: err.Error()}
+		msg := err.Error()
+		if s.role != "" {
+			msg = s.role + ": " + msg
+		}
+		return &failure{expected: "session open until the client closes it", received: "session closed by the relay", message: msg}
 	}
 	return nil
 }

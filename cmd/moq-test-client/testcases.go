@@ -95,12 +95,9 @@ func announceSubscribe(ctx context.Context, c *caseRun) error {
 	cancel()
 	c.trace.logf("publisher", "SUBSCRIBE forwarded by the relay within %v: %v", forwardWait, forwarded)
 	if err := sub.close(); err != nil {
-		return fmt.Errorf("subscriber: %w", err)
+		return err
 	}
-	if err := pub.close(); err != nil {
-		return fmt.Errorf("publisher: %w", err)
-	}
-	return nil
+	return pub.close()
 }
 
 // subscribeBeforeAnnounce: the subscriber subscribes first; the publisher
