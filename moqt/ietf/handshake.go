@@ -2,7 +2,6 @@ package ietf
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/url"
 	"slices"
@@ -44,7 +43,7 @@ func Accept(ctx context.Context, conn transport.Session, cfg moqt.SessionConfig)
 		}
 		setup, ok := m.(*message.Setup)
 		if !ok {
-			return nil, refuseSetup(conn, wire.Errorf(message.ProtocolViolation, "control stream began with %T, not SETUP", m))
+			return nil, refuseSetup(conn, fatalf(message.ProtocolViolation, "control stream began with %T, not SETUP", m))
 		}
 		opts = setup.Options
 	} else {
@@ -61,10 +60,10 @@ func Accept(ctx context.Context, conn transport.Session, cfg moqt.SessionConfig)
 		}
 		setup, ok := m.(*message.ClientSetup)
 		if !ok {
-			return nil, refuseSetup(conn, wire.Errorf(message.ProtocolViolation, "control stream began with %T, not CLIENT_SETUP", m))
+			return nil, refuseSetup(conn, fatalf(message.ProtocolViolation, "control stream began with %T, not CLIENT_SETUP", m))
 		}
 		if v == message.Draft14 && !slices.Contains(setup.Versions, message.Draft14) {
-			return nil, refuseSetup(conn, wire.Errorf(message.VersionNegotiationFailed, "client offered no draft-14 (%v)", setup.Versions))
+			return nil, refuseSetup(conn, fatalf(message.VersionNegotiationFailed, "client offered no draft-14 (%v)", setup.Versions))
 		}
 		opts = setup.Options
 	}
@@ -73,7 +72,7 @@ func Accept(ctx context.Context, conn transport.Session, cfg moqt.SessionConfig)
 	if p, ok := opts.Path(); ok {
 		// PATH belongs to raw QUIC, which has no request URI.
 		if conn.Kind() == transport.KindWebTransport {
-			return nil, refuseSetup(conn, wire.Errorf(message.InvalidPath, "PATH setup option on WebTransport"))
+			return nil, refuseSetup(conn, fatalf(message.InvalidPath, "PATH setup option on WebTransport"))
 		}
 		p, q, _ := strings.Cut(p, "?")
 		path, query = moqt.CleanPath(p), q
@@ -174,7 +173,7 @@ func Connect(ctx context.Context, conn transport.Session, path string, cfg moqt.
 		return nil, fmt.Errorf("ietf: client setup: %w", err)
 	}
 	if err := s.sendSetup(ctx, hello, ctrlBidi); err != nil {
-		return nil, fmt.Errorf("ietf: write client setup: %w", err)
+		return nil, fmt.Errorf("ietf: write client setup: %w", peerClosed(err))
 	}
 
 	var ctrlIn *wire.Reader
@@ -182,7 +181,7 @@ func Connect(ctx context.Context, conn transport.Session, path string, cfg moqt.
 	if v.RequestStreams() {
 		str, err := conn.AcceptUniStream(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("ietf: accept control stream: %w", err)
+			return nil, fmt.Errorf("ietf: accept control stream: %w", peerClosed(err))
 		}
 		ctrlIn, cancelRead = wire.NewReader(str), str.CancelRead
 	} else {
@@ -190,7 +189,8 @@ func Connect(ctx context.Context, conn transport.Session, path string, cfg moqt.
 	}
 	m, err := readSetup(ctx, ctrlIn, v, cancelRead)
 	if err != nil {
-		_ = conn.CloseWithError(uint32(wire.CodeOf(err, message.ProtocolViolation)), "bad server setup")
+		err = peerClosed(err)
+		_ = conn.CloseWithError(uint32(message.SessionCode(wire.CodeOf(err, wire.CodeProtocolViolation))), "bad server setup")
 		return nil, fmt.Errorf("ietf: read server setup: %w", err)
 	}
 	if v.RequestStreams() {
@@ -242,19 +242,19 @@ func readSetup(ctx context.Context, r *wire.Reader, v message.Version, cancelRea
 	m, err := message.ReadControl(r, v)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, wire.Errorf(message.ControlMessageTimeout, "setup not completed: %v", context.Cause(ctx))
+			return nil, fatalf(message.ControlMessageTimeout, "setup not completed: %v", context.Cause(ctx))
 		}
 		return nil, err
 	}
 	return m, nil
 }
 
-// refuseSetup closes conn for a failed handshake with the error's IETF code.
+// refuseSetup closes conn for a failed handshake with the error's draft
+// code.
 func refuseSetup(conn transport.Session, err error) error {
-	code := message.ProtocolViolation
-	var we *wire.Error
-	if errors.As(err, &we) {
-		code = we.Code
+	code, ok := fatalCode(err)
+	if !ok {
+		code = message.ProtocolViolation
 	}
 	_ = conn.CloseWithError(uint32(code), truncateReason(err.Error()))
 	return fmt.Errorf("ietf: setup: %w", err)
@@ -273,10 +273,10 @@ func hasJWT(query string) bool {
 func tokenValue(b []byte, v message.Version) (string, error) {
 	tok, err := message.ParseToken(b, v)
 	if err != nil {
-		return "", wire.Errorf(message.KeyValueFormattingError, "authorization token: %v", err)
+		return "", fatalf(message.KeyValueFormattingError, "authorization token: %v", err)
 	}
 	if !tok.HasValue() {
-		return "", wire.Errorf(message.ProtocolViolation, "authorization token in SETUP refers to an alias")
+		return "", fatalf(message.ProtocolViolation, "authorization token in SETUP refers to an alias")
 	}
 	return string(tok.Value), nil
 }

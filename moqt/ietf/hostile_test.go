@@ -3,6 +3,7 @@ package ietf_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,11 +65,14 @@ func TestMalformedInputClosesOnlyThatSession(t *testing.T) {
 			if err := p.conn.Err(); !errors.As(err, &se) || (se.Code != uint32(message.ProtocolViolation) && se.Code != uint32(message.InvalidRequestID)) {
 				t.Fatalf("closed with %v, want PROTOCOL_VIOLATION or INVALID_REQUEST_ID", err)
 			}
+			if strings.HasPrefix(se.Reason, "timeout") {
+				t.Fatalf("close reason %q names the wrong code", se.Reason)
+			}
 			got, err := readGroups(ctx, r, 2)
 			if err != nil {
 				t.Fatalf("bystander after the violation: %v", err)
 			}
-			t.Logf("%s: closed with code %d in %v; bystander still reading (%v)", tc.name, se.Code, time.Since(start).Round(time.Millisecond), got)
+			t.Logf("%s: closed with code %d (%q) in %v; bystander still reading (%v)", tc.name, se.Code, se.Reason, time.Since(start).Round(time.Millisecond), got)
 		})
 	}
 }

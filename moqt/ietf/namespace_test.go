@@ -10,6 +10,7 @@ import (
 
 	"github.com/moq-cluster/moq-relay/moqt"
 	"github.com/moq-cluster/moq-relay/moqt/ietf/message"
+	"github.com/moq-cluster/moq-relay/moqt/wire"
 )
 
 // A client's Announced sends SUBSCRIBE_NAMESPACE on every draft and hears
@@ -102,7 +103,7 @@ func TestAuthorization(t *testing.T) {
 				}
 				_, err = r.NextGroup(ctx)
 				r.Close()
-				if !moqt.IsCode(err, 6) { // wire.CodeUnauthorized
+				if !moqt.IsCode(err, wire.CodeUnauthorized) {
 					t.Fatalf("subscription outside the scope ended with %v, want unauthorized", err)
 				}
 				r, err = client.Consume("open/cam").Subscribe("video", moqt.ReaderOptions{})
@@ -138,14 +139,22 @@ func TestAuthorization(t *testing.T) {
 		t.Fatal(err)
 	}
 	dialRaw(t, srv, "moqt-18", opts)
-	// No token: refused.
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_, err := moqt.Connect(ctx, srv.url("quic", "room"), moqt.ConnectOptions{Fingerprints: [][32]byte{srv.cert.Fingerprint()}, Protocols: []string{"moqt-18"}})
-	if err == nil {
-		// The server refuses after its SETUP read; the client may see the
-		// close only on its first use.
-		t.Log("connect without a token returned before the refusal arrived")
+	// No token: refused, with moq-lite's unauthorized code as the client
+	// sees it (moqt.IsCode), on every family and binding.
+	for _, proto := range []string{"moqt-18", "moqt-16", "moq-00"} {
+		for _, binding := range []string{"quic", "webtransport"} {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			sess, err := moqt.Connect(ctx, srv.url(binding, "room"), moqt.ConnectOptions{Fingerprints: [][32]byte{srv.cert.Fingerprint()}, Protocols: []string{proto}})
+			cancel()
+			if err == nil {
+				sess.CloseWithError(0, "")
+				<-sess.Done()
+				t.Fatalf("%s/%s: connected without a token", proto, binding)
+			}
+			if !moqt.IsCode(err, wire.CodeUnauthorized) {
+				t.Fatalf("%s/%s: refused with %v, want the unauthorized code", proto, binding, err)
+			}
+		}
 	}
 	mu.Lock()
 	t.Logf("Authenticate saw %q", seen)

@@ -174,7 +174,7 @@ func (s *Session) start() {
 		s.mu.Lock()
 		s.closed = true
 		if s.err == nil {
-			s.err = s.conn.Err()
+			s.err = peerClosed(s.conn.Err())
 			if s.err == nil {
 				s.err = io.EOF
 			}
@@ -227,32 +227,46 @@ func (s *Session) spawn(name string, f func() error) bool {
 	return true
 }
 
-// sessionError marks an error that ends the whole session with an IETF
-// session termination code.
-type sessionError struct{ err *wire.Error }
+// sessionError marks an error that ends the whole session. err carries
+// the moqt code (what Err reports), draft the drafts' session close code
+// the peer is sent.
+type sessionError struct {
+	err   *wire.Error
+	draft wire.Code
+}
 
 func (e sessionError) Error() string { return e.err.Error() }
 func (e sessionError) Unwrap() error { return e.err }
 
-func fatalf(code wire.Code, format string, args ...any) error {
-	return sessionError{wire.Errorf(code, format, args...)}
+// fatalf makes a sessionError closing with the draft's code.
+func fatalf(draft wire.Code, format string, args ...any) error {
+	return sessionError{err: wire.Errorf(moqtCode(draft), format, args...), draft: draft}
 }
 
-// fatalCode reports whether err must close the session, and with which IETF
-// code: malformed input from the peer (the codec's PROTOCOL_VIOLATION
-// errors, the wire package's decoding errors) or an explicit sessionError.
+// moqtCode is the moqt code for a draft session close code.
+func moqtCode(draft wire.Code) wire.Code {
+	if c, ok := message.CodeOfSession(draft); ok {
+		return c
+	}
+	return wire.CodeProtocolViolation
+}
+
+// fatalCode reports whether err must close the session, and with which
+// draft code: malformed input from the peer (the codec's
+// wire.CodeProtocolViolation errors, the wire package's decoding errors)
+// or an explicit sessionError.
 func fatalCode(err error) (wire.Code, bool) {
 	var se sessionError
 	if errors.As(err, &se) {
-		return se.err.Code, true
+		return se.draft, true
 	}
 	var st *transport.StreamError
 	if errors.As(err, &st) {
 		return 0, false // a reset is the peer's right
 	}
 	var we *wire.Error
-	if errors.As(err, &we) && we.Code == message.ProtocolViolation {
-		return message.ProtocolViolation, true
+	if errors.As(err, &we) && (we.Code == wire.CodeProtocolViolation || we.Code == wire.CodeUnauthorized) {
+		return message.SessionCode(we.Code), true
 	}
 	for _, e := range []error{wire.ErrTruncated, wire.ErrTooLarge, wire.ErrTrailing, wire.ErrInvalid} {
 		if errors.Is(err, e) {
@@ -292,11 +306,12 @@ func (s *Session) CloseWithError(code wire.Code, reason string) {
 	_ = s.conn.CloseWithError(uint32(closeCode(code)), truncateReason(reason))
 }
 
-// closeIETF closes the session with an IETF session termination code.
+// closeIETF closes the session with a draft session termination code; Err
+// reports the moqt code for it.
 func (s *Session) closeIETF(code wire.Code, reason string) {
 	s.mu.Lock()
 	if s.err == nil {
-		s.err = &wire.Error{Code: code, Reason: reason}
+		s.err = &wire.Error{Code: moqtCode(code), Reason: reason}
 	}
 	s.mu.Unlock()
 	s.cancel()
@@ -304,27 +319,22 @@ func (s *Session) closeIETF(code wire.Code, reason string) {
 }
 
 // closeCode maps this project's wire codes (what relays and clients pass to
-// CloseWithError) to IETF session termination codes.
-func closeCode(c wire.Code) wire.Code {
-	switch c {
-	case wire.CodeCancel:
-		return message.NoError
-	case wire.CodeUnauthorized:
-		return message.Unauthorized
-	case wire.CodeProtocolViolation, wire.CodeDecode, wire.CodeUnexpectedStream,
-		wire.CodeUnexpectedMessage, wire.CodeBoundsExceeded, wire.CodeTooLarge, wire.CodeWrongSize:
-		return message.ProtocolViolation
-	case wire.CodeVersion:
-		return message.VersionNegotiationFailed
-	case wire.CodeTimeout:
-		return message.ControlMessageTimeout
-	case wire.CodeGoingAway:
-		// The relay closes a drained session after its grace: the peer took
-		// too long to leave after GOAWAY.
-		return message.GoawayTimeout
-	default:
-		return message.InternalError
+// CloseWithError) to the drafts' session termination codes.
+func closeCode(c wire.Code) wire.Code { return message.SessionCode(c) }
+
+// peerClosed turns the peer's close of the connection (a draft session
+// code) into a *wire.Error with the moqt code, so moqt.IsCode works as for
+// moq-lite (a refused token is wire.CodeUnauthorized); other errors pass.
+func peerClosed(err error) error {
+	var se *transport.SessionError
+	if !errors.As(err, &se) || !se.Remote {
+		return err
 	}
+	code, ok := message.CodeOfSession(wire.Code(se.Code))
+	if !ok {
+		code = wire.CodeTransport
+	}
+	return &wire.Error{Code: code, Reason: fmt.Sprintf("session closed by peer (code 0x%x): %s", se.Code, se.Reason)}
 }
 
 // truncateReason keeps close reasons within what fits a CONNECTION_CLOSE frame.
@@ -343,19 +353,16 @@ func (s *Session) lostError() error {
 	s.mu.Lock()
 	err := s.err
 	s.mu.Unlock()
-	if err == nil {
-		err = s.conn.Err()
-	}
 	if err == nil || errors.Is(err, io.EOF) {
 		return nil
 	}
-	var we *wire.Error
-	if errors.As(err, &we) && we.Code == 0 {
-		return nil // our own close with no error
-	}
 	var se *transport.SessionError
-	if errors.As(err, &se) && se.Code == 0 && !se.Remote {
-		return nil
+	if errors.As(s.conn.Err(), &se) && se.Remote {
+		return &moqt.SessionLostError{Err: err}
+	}
+	var we *wire.Error
+	if errors.As(err, &we) && we.Code == wire.CodeCancel {
+		return nil // our own close with no error
 	}
 	return &moqt.SessionLostError{Err: err}
 }

@@ -333,15 +333,15 @@ func (s *Session) waitReleaseDelay(w *moqt.TrackWriter) bool {
 	}
 }
 
-// requestError turns a refusal into the error tracks end with.
+// requestError turns a refusal into the error tracks end with, in moqt's
+// codes (DOES_NOT_EXIST is moqt.ErrNotFound's code, UNAUTHORIZED
+// wire.CodeUnauthorized).
 func requestError(v message.Version, code uint64, reason string) error {
-	switch code {
-	case message.DoesNotExist(v):
-		return moqt.ErrNotFound
-	case message.ErrUnauthorized:
-		return &wire.Error{Code: wire.CodeUnauthorized, Reason: reason}
+	c, ok := message.CodeOfRequest(code, v)
+	if !ok {
+		c = wire.CodeCancel
 	}
-	return &wire.Error{Code: wire.CodeCancel, Reason: fmt.Sprintf("refused (%d): %s", code, reason)}
+	return &wire.Error{Code: c, Reason: fmt.Sprintf("refused (0x%x): %s", code, reason)}
 }
 
 // peerError turns a stream reset from the peer into an error with its code.
