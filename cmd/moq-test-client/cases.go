@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"sync"
 	"time"
 
@@ -129,7 +130,7 @@ type runner struct {
 
 // runAll runs every case on every draft and reports whether all passed.
 func (r *runner) runAll(ctx context.Context, selected []testCase, drafts []message.Version) bool {
-	header := []string{"moq-test-client " + clientVersion(), "Relay: " + r.relay}
+	header := []string{"moq-test-client " + clientVersion(), "Relay: " + redactQuery(r.relay)}
 	if len(drafts) == 1 {
 		header = append(header, "Draft: "+drafts[0].String())
 	} else {
@@ -149,6 +150,21 @@ func (r *runner) runAll(ctx context.Context, selected []testCase, drafts []messa
 		}
 	}
 	return passed
+}
+
+// redactQuery hides the relay URL's query values (a ?jwt= token) from the
+// report, which CI logs keep.
+func redactQuery(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.RawQuery == "" {
+		return raw
+	}
+	q := u.Query()
+	for k := range q {
+		q[k] = []string{"REDACTED"}
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 func draftList(drafts []message.Version) string {

@@ -157,3 +157,14 @@ func TestYAMLString(t *testing.T) {
 		}
 	}
 }
+
+func TestRedactQuery(t *testing.T) {
+	for in, want := range map[string]string{
+		"moqt://relay:4443/room?jwt=eyJ.secret": "moqt://relay:4443/room?jwt=REDACTED",
+		"https://relay:4443/":                   "https://relay:4443/",
+	} {
+		if got := redactQuery(in); got != want {
+			t.Errorf("redactQuery(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

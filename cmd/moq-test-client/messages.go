@@ -95,3 +95,9 @@ func describe(m any, v message.Version) string {
 	}
 	return strings.ToUpper(strings.TrimPrefix(fmt.Sprintf("%T", m), "*message."))
 }
+
+// messageName is the message's name alone (the YAML "received" field).
+func messageName(m any, v message.Version) string {
+	name, _, _ := strings.Cut(describe(m, v), " ")
+	return name
+}

@@ -60,7 +60,7 @@ func subscribeError(ctx context.Context, c *caseRun) error {
 		return &failure{expected: "REQUEST_ERROR", received: received(ctx, err), message: err.Error()}
 	}
 	if !isRequestError(resp) {
-		return &failure{expected: "REQUEST_ERROR", received: describe(resp, s.version), message: "unexpected success"}
+		return &failure{expected: "REQUEST_ERROR", received: messageName(resp, s.version), message: "unexpected success: " + describe(resp, s.version)}
 	}
 	return s.close()
 }
@@ -85,7 +85,7 @@ func announceSubscribe(ctx context.Context, c *caseRun) error {
 		return &failure{expected: "SUBSCRIBE_OK", received: received(ctx, err), message: "subscriber: " + err.Error()}
 	}
 	if !isSubscribeOK(resp) {
-		return &failure{expected: "SUBSCRIBE_OK", received: describe(resp, sub.version), message: "subscriber: subscription refused"}
+		return &failure{expected: "SUBSCRIBE_OK", received: messageName(resp, sub.version), message: "subscriber: subscription refused: " + describe(resp, sub.version)}
 	}
 	// The relay may answer from its own state before or without asking the
 	// publisher; the case does not require the forwarded SUBSCRIBE, but the
@@ -143,7 +143,7 @@ func subscribeBeforeAnnounce(ctx context.Context, c *caseRun) error {
 		return pubErr
 	}
 	if !isSubscribeOK(a.resp) && !isRequestError(a.resp) {
-		return &failure{expected: "SUBSCRIBE_OK or REQUEST_ERROR", received: describe(a.resp, sub.version)}
+		return &failure{expected: "SUBSCRIBE_OK or REQUEST_ERROR", received: messageName(a.resp, sub.version), message: "subscriber: " + describe(a.resp, sub.version)}
 	}
 	c.trace.logf("subscriber", "answered with %s", describe(a.resp, sub.version))
 	return sub.close()
@@ -174,7 +174,7 @@ func announce(ctx context.Context, c *caseRun, role string) (*session, *request,
 		return nil, nil, &failure{expected: "PUBLISH_NAMESPACE_OK", received: received(answerCtx, err), message: who + err.Error()}
 	}
 	if !isRequestOK(resp) {
-		return nil, nil, &failure{expected: "PUBLISH_NAMESPACE_OK", received: describe(resp, s.version), message: who + "namespace refused"}
+		return nil, nil, &failure{expected: "PUBLISH_NAMESPACE_OK", received: messageName(resp, s.version), message: who + "namespace refused: " + describe(resp, s.version)}
 	}
 	return s, req, nil
 }
