@@ -23,7 +23,10 @@
 //	                          naming points "setup-only (draft-17)"
 //
 // The environment fills in what the command line leaves unset: RELAY_URL,
-// TESTCASE, TLS_DISABLE_VERIFY=1, VERBOSE=1, MOQT_DRAFT.
+// TESTCASE, TLS_DISABLE_VERIFY=1, VERBOSE=1, MOQT_DRAFT. A relay that wants
+// a token takes it in the URL query (https://relay:4443/room?jwt=TOKEN; over
+// raw QUIC the query travels in the PATH setup option); the TAP header shows
+// the URL with query values redacted.
 //
 // Output is TAP version 14 on stdout: a header (client version, relay,
 // draft), the plan, and per case "ok N - name" or "not ok N - name" with a
