@@ -31,7 +31,7 @@ func (s *Session) recvPublishNamespace(q request, m *message.PublishNamespace) e
 	}
 	path := s.fullPath(rel)
 	if s.cfg.Authorizer != nil && !s.cfg.Authorizer.CanPublish(path) {
-		s.log.Info("publish namespace refused: unauthorized", transport.LogString("broadcast", path))
+		s.log.Info("publish refused: unauthorized", transport.LogString("broadcast", path))
 		s.refuse(q, m.RequestID, message.ErrUnauthorized, "unauthorized", kindPublishNamespace)
 		return nil
 	}
