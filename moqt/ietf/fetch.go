@@ -45,9 +45,7 @@ func (s *Session) serveFetch(q request, m *message.Fetch) error {
 			return fatalf(message.ProtocolViolation, "fetch ends before it starts")
 		}
 	default:
-		s.mu.Lock()
-		sub := s.served[m.JoiningRequestID]
-		s.mu.Unlock()
+		sub := s.awaitServed(m.JoiningRequestID)
 		if sub == nil {
 			s.refuse(q, m.RequestID, message.ErrInvalidJoiningReqID, "no such subscription", kindFetch)
 			return nil
@@ -229,6 +227,30 @@ func (s *Session) serveFetch(q request, m *message.Fetch) error {
 	case <-time.After(fetchLinger):
 		cancel()
 		return <-readDone
+	}
+}
+
+// joiningWait bounds how long a joining FETCH waits for its SUBSCRIBE,
+// which may arrive after it on another stream (the drafts say to buffer
+// it until the subscription is established or a timeout).
+const joiningWait = time.Second
+
+// awaitServed returns the subscription with request id, waiting up to
+// joiningWait for it to be established.
+func (s *Session) awaitServed(id uint64) *served {
+	deadline := time.Now().Add(joiningWait)
+	for {
+		s.mu.Lock()
+		sub := s.served[id]
+		s.mu.Unlock()
+		if sub != nil || time.Now().After(deadline) {
+			return sub
+		}
+		select {
+		case <-time.After(10 * time.Millisecond):
+		case <-s.ctx.Done():
+			return nil
+		}
 	}
 }
 
