@@ -204,3 +204,43 @@ func (p *rawPeer) readFetch(ctx context.Context) (uint64, []fetched, error) {
 		out = append(out, fetched{group: o.Group, object: o.ID, payload: string(payload)})
 	}
 }
+
+// subgroup is one subgroup stream read whole.
+type subgroup struct {
+	group   uint64
+	whole   bool
+	objects []fetched
+}
+
+// readSubgroup reads the next subgroup stream to its end.
+func (p *rawPeer) readSubgroup(ctx context.Context) (subgroup, error) {
+	str, err := p.conn.AcceptUniStream(ctx)
+	if err != nil {
+		return subgroup{}, err
+	}
+	r := wire.NewReader(str)
+	t, err := message.ReadInt(r, p.v)
+	if err != nil {
+		return subgroup{}, err
+	}
+	h, err := message.ReadSubgroupHeader(r, t, p.v)
+	if err != nil {
+		return subgroup{}, err
+	}
+	sg := subgroup{group: h.Group, whole: h.FirstObject}
+	ss := message.NewSubgroupStream(h, p.v)
+	for {
+		o, err := ss.ReadObject(r)
+		if errors.Is(err, io.EOF) {
+			return sg, nil
+		}
+		if err != nil {
+			return sg, err
+		}
+		payload, err := r.ReadN(int(o.Length))
+		if err != nil {
+			return sg, err
+		}
+		sg.objects = append(sg.objects, fetched{group: h.Group, object: o.ID, payload: string(payload)})
+	}
+}
