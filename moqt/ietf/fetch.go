@@ -167,12 +167,15 @@ func (s *Session) serveFetch(q request, m *message.Fetch) error {
 	// FETCH_CANCEL (draft-14..16) or the peer ending the request stream
 	// (draft-17+) cancels the fetch.
 	readDone := make(chan error, 1)
-	s.spawn("fetch-cancel", func() error {
+	if !s.spawn("fetch-cancel", func() error {
 		defer cancel()
 		err := expectEnd(ctx, q)
 		readDone <- err
 		return err
-	})
+	}) {
+		q.Cancel(message.ResetCancelled)
+		return nil // the session is ending
+	}
 	str, err := s.conn.OpenUniStream(ctx)
 	if err != nil {
 		q.Cancel(message.ResetCancelled)

@@ -96,12 +96,15 @@ func (s *Session) serveSubscribeNamespace(q request, m *message.SubscribeNamespa
 	ctx, cancel := context.WithCancel(s.ctx)
 	defer cancel()
 	ended := make(chan error, 1)
-	s.spawn("subscribe-namespace-peer", func() error {
+	if !s.spawn("subscribe-namespace-peer", func() error {
 		defer cancel()
 		err := expectEnd(ctx, q)
 		ended <- err
 		return err
-	})
+	}) {
+		q.Cancel(message.ResetCancelled)
+		return nil // the session is ending
+	}
 	defer func() { <-ended }()
 	if s.cfg.Origin == nil {
 		<-ctx.Done()

@@ -291,11 +291,14 @@ func (s *Session) serveSubscribe(q request, m *message.Subscribe) error {
 	stop := context.AfterFunc(ctx, func() { sub.dropAll(message.ResetCancelled) })
 	defer stop()
 	cancelled := make(chan struct{})
-	s.spawn("subscribe-updates", func() error {
+	if !s.spawn("subscribe-updates", func() error {
 		defer close(cancelled)
 		defer cancel()
 		return sub.readUpdates(ctx)
-	})
+	}) {
+		q.Cancel(message.ResetCancelled)
+		return nil // the session is ending
+	}
 	// The peer stopping its reading (STOP_SENDING) cancels too; this
 	// goroutine ends with ctx, which ends before serveSubscribe returns.
 	go func() {

@@ -207,7 +207,7 @@ func (s *Session) runUpstream(b *moqt.Broadcast, path string, w *moqt.TrackWrite
 	rctx, cancelRead := context.WithCancel(s.ctx)
 	defer cancelRead()
 	ended := make(chan result, 1)
-	s.spawn("upstream-replies", func() error {
+	if !s.spawn("upstream-replies", func() error {
 		var res result
 		defer func() { ended <- res }()
 		for {
@@ -229,7 +229,11 @@ func (s *Session) runUpstream(b *moqt.Broadcast, path string, w *moqt.TrackWrite
 				return res.err
 			}
 		}
-	})
+	}) {
+		q.Cancel(message.ResetCancelled)
+		w.Abort(moqt.ErrClosed)
+		return nil // the session is ending
+	}
 
 	cancelUp := func() {
 		if !s.version.RequestStreams() {
