@@ -18,8 +18,20 @@ import (
 )
 
 // The binary with [auth] on: sessions need a token (?jwt=) and are held to
-// its root/put/get scopes, over raw QUIC and WebTransport.
+// its root/put/get scopes, over raw QUIC and WebTransport, in moq-lite and
+// in moq-transport of both families (the token in the URL query, which raw
+// QUIC carries in SETUP's path).
 func TestServeEnforcesTokens(t *testing.T) {
+	for _, protocols := range [][]string{nil, {"moqt-18"}, {"moqt-16"}, {"moq-00"}} {
+		name := "default"
+		if protocols != nil {
+			name = protocols[0]
+		}
+		t.Run(name, func(t *testing.T) { serveEnforcesTokens(t, protocols) })
+	}
+}
+
+func serveEnforcesTokens(t *testing.T, protocols []string) {
 	dir := t.TempDir()
 	keyFile := filepath.Join(dir, "key.jwk")
 	jwk, err := auth.GenerateKey(auth.ES256)
@@ -58,7 +70,8 @@ func TestServeEnforcesTokens(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	connect := func(url string, origin *moqt.Origin) (moqt.Session, error) {
-		return moqt.Connect(ctx, url, moqt.ConnectOptions{SessionConfig: moqt.SessionConfig{Origin: origin}, Fingerprints: [][32]byte{fp}})
+		return moqt.Connect(ctx, url, moqt.ConnectOptions{SessionConfig: moqt.SessionConfig{Origin: origin}, Fingerprints: [][32]byte{fp},
+			Protocols: protocols})
 	}
 	refused := func(url string) {
 		t.Helper()
@@ -88,6 +101,10 @@ func TestServeEnforcesTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if protocols != nil && pub.Version() == "" {
+		t.Fatal("no version negotiated")
+	}
+	t.Logf("publisher negotiated %s", pub.Version())
 	defer pub.CloseWithError(0, "")
 	sub, err := connect(quic+"/room?jwt="+viewer, nil)
 	if err != nil {

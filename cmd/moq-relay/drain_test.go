@@ -286,6 +286,12 @@ func TestDrainPlainRelay(t *testing.T) {
 		metrics, _ := ml["addr"].(string)
 		goaway := make(chan string, 1)
 		held := connectGoaway(t, addr, goaway)
+		// moq-transport sessions, one of each family, hear GOAWAY too.
+		ietfGoaway := map[string]chan string{"moqt-18": make(chan string, 1), "moqt-16": make(chan string, 1)}
+		ietfHeld := map[string]moqt.Session{}
+		for proto, ch := range ietfGoaway {
+			ietfHeld[proto] = connectGoaway(t, addr, ch, proto)
+		}
 		resp, err := statusClient.Post("http://"+metrics+"/drain", "", nil)
 		if err != nil {
 			t.Fatal(err)
@@ -305,6 +311,16 @@ func TestDrainPlainRelay(t *testing.T) {
 			}
 		case <-time.After(5 * time.Second):
 			t.Fatal("the open session heard no GOAWAY")
+		}
+		for proto, ch := range ietfGoaway {
+			select {
+			case uri := <-ch:
+				if uri != "" {
+					t.Errorf("%s: GOAWAY to %q from a relay without a cluster", proto, uri)
+				}
+			case <-time.After(5 * time.Second):
+				t.Errorf("the open %s session heard no GOAWAY", proto)
+			}
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -331,6 +347,12 @@ func TestDrainPlainRelay(t *testing.T) {
 		if !moqt.IsCode(held.Err(), wire.CodeGoingAway) {
 			t.Errorf("the session that stayed ended with %v, want code 33", held.Err())
 		}
+		for proto, sess := range ietfHeld {
+			<-sess.Done()
+			if !moqt.IsCode(sess.Err(), wire.CodeGoingAway) {
+				t.Errorf("the %s session that stayed ended with %v, want going away (the draft's GOAWAY_TIMEOUT)", proto, sess.Err())
+			}
+		}
 		t.Logf("FIGURE drain timeout: relay exited 0 %s after POST /drain (drain_timeout %v) with one session that ignored GOAWAY", ms(exitAt.Sub(start)), drainTimeout)
 	})
 	t.Run("second SIGTERM", func(t *testing.T) {
@@ -354,7 +376,7 @@ func TestDrainPlainRelay(t *testing.T) {
 
 // connectGoaway opens a client session to a plain relay at addr that
 // reports GOAWAYs to goaway but does not leave; closed when the test ends.
-func connectGoaway(t *testing.T, addr string, goaway chan string) moqt.Session {
+func connectGoaway(t *testing.T, addr string, goaway chan string, protocols ...string) moqt.Session {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), clusterTimeout)
 	defer cancel()
@@ -365,6 +387,7 @@ func connectGoaway(t *testing.T, addr string, goaway chan string) moqt.Session {
 			default:
 			}
 		}},
+		Protocols: protocols,
 	})
 	if err != nil {
 		t.Fatalf("connect to %s: %v", addr, err)
