@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -62,6 +63,7 @@ type procOptions struct {
 	stall       time.Duration
 	rounds      int
 	relayBin    string
+	baseBin     string // --baseline-relay-bin: measured alternately with relayBin
 	subs        int
 	frameSize   int
 	fps         int
@@ -73,6 +75,8 @@ type procOptions struct {
 	compare     string
 	threshold   float64
 	relayConf   string // written by runProc: benchRelayConfig
+	profile     string // --profile: directory for the current relay's pprof profiles
+	profConf    string // written by runProc when profiling: benchRelayConfig + pprof
 }
 
 func newProcCmd(out io.Writer) *cobra.Command {
@@ -95,6 +99,7 @@ in-process relay vs raw quic-go comparison (--quic-n) runs in the same run.`,
 	fs.DurationVar(&o.duration, "duration", 5*time.Second, "publishing time per fan-out measurement")
 	fs.IntVar(&o.rounds, "rounds", 1, "rounds; each figure is the median over them")
 	fs.StringVar(&o.relayBin, "relay-bin", "", "moq-relay binary (default: go build ./cmd/moq-relay into a temporary directory)")
+	fs.StringVar(&o.baseBin, "baseline-relay-bin", "", "a second moq-relay binary (e.g. built from the commit before a change) measured in the same run: every case and round runs on it and on --relay-bin alternately, and the table of both medians and their ratio follows")
 	fs.IntVar(&o.subs, "subs", 0, "subscribers (idle: sessions) for every selected case; 0 = each case's own")
 	fs.IntVar(&o.frameSize, "frame-size", 0, "bytes per frame, ≥ 8 (the first 8 carry the send time); 0 = each case's own")
 	fs.IntVar(&o.fps, "fps", 0, "frames per second; 0 = each case's own")
@@ -103,6 +108,7 @@ in-process relay vs raw quic-go comparison (--quic-n) runs in the same run.`,
 	fs.DurationVar(&o.stall, "stall", 10*time.Second, "give up on a measurement when subscribers make no progress for this long")
 	fs.StringVar(&o.quicN, "quic-n", "100", "subscriber counts for the in-process relay vs raw quic-go comparison (\"\" skips it)")
 	fs.DurationVar(&o.quicDur, "quic-duration", 3*time.Second, "publishing time per case of that comparison")
+	fs.StringVar(&o.profile, "profile", "", "write the current relay's profiles (CPU over each measurement, allocations and heap after it) to this directory as CASE-cpu.pb.gz, CASE-allocs.pb.gz, CASE-heap.pb.gz (last round wins); the relay serves them with [metrics] pprof = true")
 	fs.StringVar(&o.save, "save", "", "write this run's medians as JSON to this file (a baseline)")
 	fs.StringVar(&o.compare, "compare", "", "compare this run's medians with a baseline saved by --save")
 	fs.Float64Var(&o.threshold, "threshold", 0.10, "--compare flags a metric that got worse by more than this fraction")
@@ -204,6 +210,10 @@ type benchRun struct {
 	Duration string        `json:"duration"`
 	Rounds   int           `json:"rounds"`
 	Cases    []*caseResult `json:"cases"`
+	// Baseline holds the --baseline-relay-bin binary's cases, measured in
+	// the same rounds as Cases.
+	BaselineBin string        `json:"baseline_bin,omitempty"`
+	Baseline    []*caseResult `json:"baseline,omitempty"`
 }
 
 func runProc(o procOptions, out io.Writer) error {
@@ -226,6 +236,15 @@ func runProc(o procOptions, out io.Writer) error {
 	if err := os.WriteFile(o.relayConf, []byte(benchRelayConfig), 0o600); err != nil {
 		return err
 	}
+	if o.profile != "" {
+		if err := os.MkdirAll(o.profile, 0o755); err != nil {
+			return fmt.Errorf("--profile: %w", err)
+		}
+		o.profConf = filepath.Join(dir, "relay-pprof.toml")
+		if err := os.WriteFile(o.profConf, []byte(benchRelayConfig+"[metrics]\npprof = true\n"), 0o600); err != nil {
+			return err
+		}
+	}
 	bin := o.relayBin
 	if bin == "" {
 		bin = filepath.Join(dir, "moq-relay")
@@ -237,30 +256,65 @@ func runProc(o procOptions, out io.Writer) error {
 		When: time.Now().UTC().Format(time.RFC3339), Duration: o.duration.String(), Rounds: o.rounds}
 	fmt.Fprintf(out, "moq-bench proc: %s, %d cores, %s %s/%s\n", run.Machine, run.Cores, run.Go, runtime.GOOS, runtime.GOARCH)
 	fmt.Fprintf(out, "relay: %s in its own process(es); clients in this one (raw QUIC, moq-lite-04); %s per measurement, median of %d round(s)\n", bin, o.duration, o.rounds)
+	if o.baseBin != "" {
+		if _, err := os.Stat(o.baseBin); err != nil {
+			return fmt.Errorf("--baseline-relay-bin: %w", err)
+		}
+		run.BaselineBin = o.baseBin
+		fmt.Fprintf(out, "baseline: %s, measured alternately with it (per case and round: baseline, then current)\n", o.baseBin)
+	}
 	fmt.Fprintf(out, "MB = 1e6 B, GB = 1e9 B delivered to subscribers; CPU and RSS are the relay process's only\n\n")
 
 	results := make([]*caseResult, len(cases))
+	var baseResults []*caseResult
 	for i, c := range cases {
 		results[i] = &caseResult{Case: c.Name, Shape: c.shape()}
+		if o.baseBin != "" {
+			baseResults = append(baseResults, &caseResult{Case: c.Name, Shape: c.shape()})
+		}
 	}
 	failed := false
+	measure := func(bin, label string, r *caseResult, c procCase, round int, o procOptions) {
+		m, err := runProcCase(bin, c, o)
+		if err != nil {
+			failed = true
+			msg := fmt.Sprintf("round %d: %v", round+1, err)
+			r.Errors = append(r.Errors, msg)
+			fmt.Fprintf(os.Stderr, "moq-bench: %s%s %s\n", label, c.Name, msg)
+		}
+		r.add(m)
+	}
 	for round := range o.rounds {
 		for i, c := range cases {
-			m, err := runProcCase(bin, c, o)
-			if err != nil {
-				failed = true
-				msg := fmt.Sprintf("round %d: %v", round+1, err)
-				results[i].Errors = append(results[i].Errors, msg)
-				fmt.Fprintf(os.Stderr, "moq-bench: %s %s\n", c.Name, msg)
+			// Baseline and current moments apart, so the machine's drift
+			// falls on both.
+			if o.baseBin != "" {
+				bo := o
+				bo.profile = "" // the baseline may predate [metrics] pprof
+				measure(o.baseBin, "baseline ", baseResults[i], c, round, bo)
 			}
-			results[i].add(m)
+			measure(bin, "", results[i], c, round, o)
 		}
 	}
 	for _, r := range results {
 		r.finish()
 	}
+	for _, r := range baseResults {
+		r.finish()
+	}
 	if err := printProcTable(out, results); err != nil {
 		return err
+	}
+	if baseResults != nil {
+		run.Baseline = baseResults
+		fmt.Fprintf(out, "\nbaseline binary %s, same rounds:\n", o.baseBin)
+		if err := printProcTable(out, baseResults); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "\nbaseline binary vs current, same run (medians; ratio = current / baseline):\n")
+		if err := printComparison(out, &benchRun{Cases: baseResults}, &benchRun{Cases: results}, o.threshold); err != nil {
+			return err
+		}
 	}
 
 	if o.quicN != "" {
@@ -299,6 +353,50 @@ func runProc(o procOptions, out io.Writer) error {
 	return nil
 }
 
+// conf is the relay configuration for the current binary: with pprof when
+// profiling.
+func (o procOptions) conf() string {
+	if o.profile != "" {
+		return o.profConf
+	}
+	return o.relayConf
+}
+
+// profileArgs gives the relay a metrics listener on a free loopback port
+// when profiling.
+func (o procOptions) profileArgs() []string {
+	if o.profile == "" {
+		return nil
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil
+	}
+	return []string{"--metrics-bind", fmt.Sprintf("127.0.0.1:%d", port)}
+}
+
+// saveProfile fetches /debug/pprof/<what> from r's metrics listener into
+// the --profile directory; a failure is reported, not fatal.
+func (o procOptions) saveProfile(r *relayProc, file, what string) {
+	client := &http.Client{Timeout: o.duration + 30*time.Second}
+	resp, err := client.Get("http://" + r.metrics + "/debug/pprof/" + what)
+	if err == nil {
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			err = fmt.Errorf("status %s", resp.Status)
+		}
+	}
+	if err == nil {
+		var b []byte
+		if b, err = io.ReadAll(resp.Body); err == nil {
+			err = os.WriteFile(filepath.Join(o.profile, file), b, 0o644)
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "moq-bench: profile %s of %s: %v\n", what, r.name, err)
+	}
+}
+
 // inProcessResult turns a row of the in-process comparison into a case.
 func inProcessResult(r row) *caseResult {
 	c := &caseResult{Case: fmt.Sprintf("inproc-%d", r.N), Shape: fmt.Sprintf("1:%d 16×16KiB groups", r.N)}
@@ -324,7 +422,7 @@ func runProcCase(bin string, c procCase, o procOptions) (map[string]float64, err
 	case "two-hop":
 		return runTwoHop(bin, c, o)
 	}
-	r, err := startRelayProc(bin, o.relayConf, "relay")
+	r, err := startRelayProc(bin, o.conf(), "relay", o.profileArgs()...)
 	if err != nil {
 		return nil, err
 	}
@@ -355,7 +453,19 @@ func measureFanout(pubAt, subAt *relayProc, nodes []*relayProc, c procCase, o pr
 	before := make([]procSample, len(nodes))
 	var t0 time.Time
 	var sampleErr error
+	cpuProfile := make(chan struct{})
+	profiling := o.profile != "" && subAt.metrics != ""
+	if !profiling {
+		close(cpuProfile)
+	}
 	frames, _, err := cl.publishPaced(c.FPS, c.FrameSize, max(c.GroupFrames, 1), o.duration, o.stall, func() {
+		if profiling {
+			go func() {
+				defer close(cpuProfile)
+				secs := max(int(o.duration.Round(time.Second)/time.Second), 1)
+				o.saveProfile(subAt, c.Name+"-cpu.pb.gz", fmt.Sprintf("profile?seconds=%d", secs))
+			}()
+		}
 		for i, n := range nodes {
 			s, serr := n.sample()
 			before[i] = s
@@ -365,6 +475,13 @@ func measureFanout(pubAt, subAt *relayProc, nodes []*relayProc, c procCase, o pr
 		}
 		t0 = time.Now()
 	})
+	defer func() {
+		<-cpuProfile
+		if profiling {
+			o.saveProfile(subAt, c.Name+"-allocs.pb.gz", "allocs")
+			o.saveProfile(subAt, c.Name+"-heap.pb.gz", "heap")
+		}
+	}()
 	if err != nil {
 		return m, fmt.Errorf("publish: %w", err)
 	}
@@ -405,7 +522,7 @@ func measureFanout(pubAt, subAt *relayProc, nodes []*relayProc, c procCase, o pr
 // relay's RSS growth per session.
 func runIdle(bin string, c procCase, o procOptions) (map[string]float64, error) {
 	m := map[string]float64{}
-	r, err := startRelayProc(bin, o.relayConf, "relay")
+	r, err := startRelayProc(bin, o.conf(), "relay", o.profileArgs()...)
 	if err != nil {
 		return m, err
 	}
@@ -428,6 +545,10 @@ func runIdle(bin string, c procCase, o procOptions) (map[string]float64, error) 
 	after, err := r.sample()
 	if err != nil {
 		return m, err
+	}
+	if o.profile != "" {
+		o.saveProfile(r, c.Name+"-heap.pb.gz", "heap")
+		o.saveProfile(r, c.Name+"-goroutine.pb.gz", "goroutine")
 	}
 	n := float64(len(sessions))
 	m["sessions"] = n
@@ -460,8 +581,14 @@ func runTwoHop(bin string, c procCase, o procOptions) (map[string]float64, error
 	}
 	defer root.stop()
 	leaf := func(name string) (*relayProc, error) {
-		p, err := startRelayProc(bin, o.relayConf, name, "--cluster-root", "http://"+root.addr,
-			"--cluster-node", "http://127.0.0.1:PORT", "--cluster-id", name, "--cluster-token", token)
+		args := []string{"--cluster-root", "http://" + root.addr,
+			"--cluster-node", "http://127.0.0.1:PORT", "--cluster-id", name, "--cluster-token", token}
+		conf := o.relayConf
+		if name == "leaf-b" { // the subscribers' node, whose CPU the row reports
+			conf = o.conf()
+			args = append(args, o.profileArgs()...)
+		}
+		p, err := startRelayProc(bin, conf, name, args...)
 		if err != nil {
 			return nil, err
 		}

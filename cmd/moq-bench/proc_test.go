@@ -16,7 +16,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // TestProcSmoke runs every process-level case at a tiny size against the
 // built moq-relay and checks that the table has a measured row for each
 // (no thresholds: timing is not asserted here), then compares the run with
-// the baseline it saved.
+// the baseline it saved and with a baseline binary in the same run.
 func TestProcSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds moq-relay and runs it")
@@ -64,12 +64,16 @@ func TestProcSmoke(t *testing.T) {
 
 	out.Reset()
 	cmd = newRootCmd(&out)
-	cmd.SetArgs([]string{"proc", "--relay-bin", bin, "--case", "idle", "--subs", "2", "--quic-n", "", "--compare", saved})
+	cmd.SetArgs([]string{"proc", "--relay-bin", bin, "--case", "idle", "--subs", "2", "--quic-n", "", "--compare", saved,
+		"--baseline-relay-bin", bin})
 	if err := cmd.Execute(); err != nil {
 		t.Fatalf("moq-bench proc --compare: %v\n%s", err, out.String())
 	}
 	t.Logf("\n%s", out.String())
 	if !strings.Contains(out.String(), "rss_kib_per_session") {
 		t.Error("the comparison has no idle rss_kib_per_session line")
+	}
+	if !strings.Contains(out.String(), "baseline binary vs current, same run") {
+		t.Error("--baseline-relay-bin printed no same-run comparison")
 	}
 }

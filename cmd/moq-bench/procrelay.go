@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,8 +24,10 @@ import (
 type relayProc struct {
 	name string
 	addr string // 127.0.0.1:port, UDP for QUIC and TCP for HTTP
-	fp   [32]byte
-	cmd  *exec.Cmd
+	// metrics is the --metrics-bind address when one was given (profiling).
+	metrics string
+	fp      [32]byte
+	cmd     *exec.Cmd
 
 	exited chan struct{} // closed once the process has been waited for
 	err    error         // its exit status, set before exited closes
@@ -99,6 +102,9 @@ func tryStartRelay(bin, name string, port int, args []string) (*relayProc, error
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	p := &relayProc{name: name, addr: addr, cmd: cmd, exited: make(chan struct{})}
+	if i := slices.Index(full, "--metrics-bind"); i >= 0 && i+1 < len(full) {
+		p.metrics = full[i+1]
+	}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s (%s): %w", name, bin, err)
 	}
