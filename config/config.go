@@ -100,6 +100,10 @@ type TLSConfig struct {
 type MetricsConfig struct {
 	// Bind is host:port for GET /metrics (and POST /drain); empty: off.
 	Bind string `toml:"bind"`
+	// Pprof also serves Go's runtime profiles (/debug/pprof/) on Bind, for
+	// profiling the built relay (docs/performance.md). Off by default: a
+	// profile exposes the process's internals to whoever reaches Bind.
+	Pprof bool `toml:"pprof"`
 }
 
 // LogConfig selects the zap logger; see Build.

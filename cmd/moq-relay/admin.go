@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"time"
 
@@ -21,7 +22,10 @@ import (
 // answer). drain must not block: it starts the drain. With drain nil,
 // POST /drain answers 501. An empty bind serves nothing. stop closes the
 // listener and waits for its goroutine.
-func startAdmin(bind string, reg *prometheus.Registry, drain func(), log *zap.Logger) (stop func(), err error) {
+//
+// With profiles set, the listener also serves net/http/pprof's
+// /debug/pprof/ endpoints ([metrics] pprof).
+func startAdmin(bind string, reg *prometheus.Registry, drain func(), profiles bool, log *zap.Logger) (stop func(), err error) {
 	if bind == "" {
 		return func() {}, nil
 	}
@@ -29,8 +33,12 @@ func startAdmin(bind string, reg *prometheus.Registry, drain func(), log *zap.Lo
 	if err != nil {
 		return nil, fmt.Errorf("metrics listener: %w", err)
 	}
+	h := adminHandler(reg, drain, log)
+	if profiles {
+		h = withProfiles(h)
+	}
 	srv := &http.Server{
-		Handler:           adminHandler(reg, drain, log),
+		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -78,5 +86,19 @@ func adminHandler(reg *prometheus.Registry, drain func(), log *zap.Logger) http.
 		w.WriteHeader(http.StatusAccepted)
 		_, _ = w.Write([]byte(`{"status":"draining"}` + "\n"))
 	})
+	return mux
+}
+
+// withProfiles serves Go's runtime profiles under /debug/pprof/ next to h.
+// A CPU profile runs for ?seconds=N, which must stay under the server's
+// WriteTimeout (30 s).
+func withProfiles(h http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.Handle("/", h)
 	return mux
 }

@@ -66,9 +66,26 @@ func TestAdminServesTheRegistry(t *testing.T) {
 }
 
 func TestStartAdminOffWhenBindEmpty(t *testing.T) {
-	stop, err := startAdmin("", prometheus.NewRegistry(), nil, zap.NewNop())
+	stop, err := startAdmin("", prometheus.NewRegistry(), nil, false, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}
 	stop()
+}
+
+// TestAdminProfilesOnlyWhenAsked: /debug/pprof/ is served with [metrics]
+// pprof = true and not without; /metrics is served either way.
+func TestAdminProfilesOnlyWhenAsked(t *testing.T) {
+	plain := adminHandler(prometheus.NewRegistry(), nil, zap.NewNop())
+	if code, _ := adminDo(t, plain, http.MethodGet, "/debug/pprof/"); code != http.StatusNotFound {
+		t.Errorf("GET /debug/pprof/ without pprof: %d, want 404", code)
+	}
+	prof := withProfiles(plain)
+	code, body := adminDo(t, prof, http.MethodGet, "/debug/pprof/")
+	if code != http.StatusOK || !strings.Contains(body, "goroutine") {
+		t.Errorf("GET /debug/pprof/ with pprof: %d\n%.200s", code, body)
+	}
+	if code, _ := adminDo(t, prof, http.MethodGet, "/metrics"); code != http.StatusOK {
+		t.Errorf("GET /metrics with pprof: %d", code)
+	}
 }

@@ -135,7 +135,7 @@ func runServe(cmd *cobra.Command, configPath string) error {
 	}
 	reg := newMetricsRegistry(metricsSource{relay: srv, bytes: ln.Counters(), node: node,
 		cache: sessCfg.Track.Budget, cacheLimit: cfg.Limits.MaxCacheBytes})
-	stopAdmin, err := startAdmin(cfg.Metrics.Bind, reg, drainer.request, log.Named("admin"))
+	stopAdmin, err := startAdmin(cfg.Metrics.Bind, reg, drainer.request, cfg.Metrics.Pprof, log.Named("admin"))
 	if err != nil {
 		srv.Close()
 		return err
