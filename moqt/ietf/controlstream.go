@@ -207,6 +207,10 @@ func (c *controlStream) run() error {
 		if s.ctx.Err() != nil || s.conn.Context().Err() != nil {
 			return nil
 		}
+		var closed *transport.SessionError
+		if errors.As(err, &closed) {
+			return nil // the connection is closing: see Session.readControl
+		}
 		if err == io.EOF {
 			return fatalf(message.ProtocolViolation, "control stream closed")
 		}

@@ -507,6 +507,13 @@ func (s *Session) readControl() error {
 		if s.ctx.Err() != nil || s.conn.Context().Err() != nil {
 			return nil
 		}
+		// The connection closing (either side) can fail this read before
+		// its context is cancelled: that is the session ending, not the
+		// peer misbehaving.
+		var closed *transport.SessionError
+		if errors.As(err, &closed) {
+			return nil
+		}
 		if err == io.EOF {
 			return fatalf(message.ProtocolViolation, "control stream closed")
 		}
