@@ -143,6 +143,20 @@ type groupSend struct {
 	mu      sync.Mutex
 	str     transport.SendStream
 	dropped bool
+	// The priority last given to str, so that ranking the in-flight groups
+	// again (at every group's start and end) only tells the stream of a change.
+	urgency int8
+	lead    bool
+	ranked  bool
+}
+
+// setPriority gives str its place unless it already has it; gs.mu held.
+func (gs *groupSend) setPriority(urgency int8, lead bool) {
+	if gs.str == nil || gs.ranked && gs.urgency == urgency && gs.lead == lead {
+		return
+	}
+	gs.str.SetPriority(urgency, lead)
+	gs.urgency, gs.lead, gs.ranked = urgency, lead, true
 }
 
 // drop abandons the group: its stream is reset with code. It reports
@@ -399,12 +413,10 @@ func (sub *served) reprioritizeLocked() {
 	band := sub.s.priority.band(sub.priority)
 	for _, gs := range sub.inflight {
 		gs.mu.Lock()
-		if gs.str != nil {
-			if gs == lead {
-				gs.str.SetPriority(band*2, true)
-			} else {
-				gs.str.SetPriority(band*2+1, false)
-			}
+		if gs == lead {
+			gs.setPriority(band*2, true)
+		} else {
+			gs.setPriority(band*2+1, false)
 		}
 		gs.mu.Unlock()
 	}
@@ -443,7 +455,10 @@ func (sub *served) write(gs *groupSend) {
 	sub.reprioritizeLocked()
 	sub.mu.Unlock()
 
-	buf := message.AppendUniStreamType(make([]byte, 0, 64), message.UniStreamGroup)
+	bp := writeBufs.Get().(*[]byte)
+	defer func() { *bp = (*bp)[:0]; writeBufs.Put(bp) }()
+	buf := message.AppendUniStreamType(*bp, message.UniStreamGroup)
+	defer func() { *bp = buf }() // keep what it grew to
 	hdr := message.GroupHeader{SubscribeID: sub.id, Sequence: gs.seq}
 	buf = hdr.AppendTo(buf, s.version)
 	// The header, and the first frame when it is already here, are written
@@ -472,8 +487,10 @@ func (sub *served) write(gs *groupSend) {
 			return
 		}
 		buf = message.AppendFrameHeader(buf, uint64(len(frame)))
-		// Small frames travel in one write with their header; large ones are
-		// written in place to avoid a copy.
+		// Frames up to smallFrame travel in one write with their header (and
+		// with the stream header for the first): each write wakes the
+		// connection's sender, which may send what it has at once. Larger
+		// ones are written in place to avoid the copy.
 		if len(frame) <= smallFrame {
 			buf = append(buf, frame...)
 			frame = nil
@@ -513,8 +530,14 @@ var doneContext = func() context.Context {
 func ctxAlive(ctx context.Context) bool { return ctx.Err() == nil }
 
 // smallFrame is the payload size up to which a frame is copied next to its
-// header so both leave in one write.
-const smallFrame = 1024
+// header so both leave in one write: a 16 KiB copy costs far less than a
+// second wake-up of the connection's sender.
+const smallFrame = 16 << 10
+
+// writeBufs holds the buffers group writes assemble headers and small
+// frames in; quic-go has copied or sent a write's bytes when Write returns,
+// so a buffer is free again once its group is written.
+var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
 
 // readUpdates applies the peer's SUBSCRIBE_UPDATE messages until it finishes
 // its side of the stream.
