@@ -1,51 +1,21 @@
 package ietf
 
 import (
-	"sync"
 	"time"
+
+	"github.com/moq-cluster/moq-relay/moqt"
 )
 
-// turn keeps group streams in order across the goroutines that write or
-// read them: each waits (bounded) for its predecessor's order-sensitive
-// step, then lets its successor go.
-type turn struct {
-	prev <-chan struct{}
-	mine chan struct{}
-	once sync.Once
-}
+// turnChain and turn are publisher.go's names for moqt.OrderChain and
+// moqt.Turn (conversions, no extra allocation); they go once publisher.go
+// uses moqt's names.
+type (
+	turnChain moqt.OrderChain
+	turn      moqt.Turn
+)
 
-// turnChain hands out turns in the order of calls to next.
-type turnChain struct {
-	last chan struct{}
-}
+func (c *turnChain) next() *turn { return (*turn)((*moqt.OrderChain)(c).Next()) }
 
-var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+func (t *turn) wait(stop <-chan struct{}, max time.Duration) { (*moqt.Turn)(t).Wait(stop, max) }
 
-func (c *turnChain) next() *turn {
-	prev := c.last
-	if prev == nil {
-		prev = closedChan
-	}
-	t := &turn{prev: prev, mine: make(chan struct{})}
-	c.last = t.mine
-	return t
-}
-
-// wait blocks until the predecessor is done, stop is closed, or max
-// elapsed (max <= 0: no bound).
-func (t *turn) wait(stop <-chan struct{}, max time.Duration) {
-	var timeout <-chan time.Time
-	if max > 0 {
-		timer := time.NewTimer(max)
-		defer timer.Stop()
-		timeout = timer.C
-	}
-	select {
-	case <-t.prev:
-	case <-stop:
-	case <-timeout:
-	}
-}
-
-// done lets the successor go; safe to call more than once.
-func (t *turn) done() { t.once.Do(func() { close(t.mine) }) }
+func (t *turn) done() { (*moqt.Turn)(t).Done() }

@@ -62,15 +62,7 @@ type upstream struct {
 	moved   chan struct{} // closed and replaced whenever next advances
 }
 
-// groupOrderWait bounds how long a received group waits for a missing
-// predecessor: streams overtake each other (WebTransport accepts them in
-// parallel, loss delays one stream but not the next), and a reader that
-// got a newer group skips an older one arriving after it. A predecessor the
-// publisher gave up delays the next group by this much at most (moq-lite's
-// bound, for the same reasons).
-const groupOrderWait = time.Second
-
-// awaitPredecessor waits, at most groupOrderWait, until the groups before
+// awaitPredecessor waits, at most moqt.GroupOrderWait, until the groups before
 // seq were created.
 func (up *upstream) awaitPredecessor(stop <-chan struct{}, seq uint64) {
 	var timeout <-chan time.Time
@@ -86,7 +78,7 @@ func (up *upstream) awaitPredecessor(stop <-chan struct{}, seq uint64) {
 		moved := up.moved
 		up.mu.Unlock()
 		if timeout == nil {
-			t := time.NewTimer(groupOrderWait)
+			t := time.NewTimer(moqt.GroupOrderWait)
 			defer t.Stop()
 			timeout = t.C
 		}

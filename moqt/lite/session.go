@@ -127,8 +127,9 @@ func (s *Session) Err() error {
 func (s *Session) start() {
 	s.spawn("accept-bidi", s.acceptBidi)
 	s.spawn("accept-uni", s.acceptUni)
-	go func() {
-		<-s.ctx.Done()
+	// Run once the session ends, without a goroutine waiting for it
+	// meanwhile (a stack per idle session).
+	context.AfterFunc(s.ctx, func() {
 		s.mu.Lock()
 		s.closed = true
 		if s.err == nil {
@@ -154,7 +155,7 @@ func (s *Session) start() {
 		}
 		s.wg.Wait()
 		close(s.done)
-	}()
+	})
 }
 
 // spawn runs f in a goroutine owned by the session. Errors that the peer
@@ -255,13 +256,13 @@ func (s *Session) acceptUni() error {
 	// Raw QUIC hands streams over in the order the peer opened them, which
 	// for group streams is group order; the chain keeps that order through
 	// the goroutines that read the headers.
-	var order turnChain
+	var order moqt.OrderChain
 	for {
 		str, err := s.conn.AcceptUniStream(s.ctx)
 		if err != nil {
 			return nil
 		}
-		t := order.next()
+		t := order.Next()
 		s.spawn("uni", func() error { return s.handleUni(str, t) })
 	}
 }
@@ -297,8 +298,8 @@ func (s *Session) handleBidi(str transport.Stream) error {
 	return nil
 }
 
-func (s *Session) handleUni(str transport.ReceiveStream, t *turn) error {
-	defer t.done()
+func (s *Session) handleUni(str transport.ReceiveStream, t *moqt.Turn) error {
+	defer t.Done()
 	r := wire.NewReader(str)
 	typ, err := message.ReadUniStreamType(r)
 	if err != nil {

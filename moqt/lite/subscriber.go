@@ -313,7 +313,7 @@ func peerError(err error) error {
 }
 
 // recvGroup receives one group stream into the subscription it belongs to.
-func (s *Session) recvGroup(str transport.ReceiveStream, r *wire.Reader, t *turn) error {
+func (s *Session) recvGroup(str transport.ReceiveStream, r *wire.Reader, t *moqt.Turn) error {
 	var hdr message.GroupHeader
 	if err := message.ReadMessage(r, s.version, &hdr); err != nil {
 		str.CancelRead(uint32(wire.CodeProtocolViolation))
@@ -338,12 +338,12 @@ func (s *Session) recvGroup(str transport.ReceiveStream, r *wire.Reader, t *turn
 	// and loss delays one stream but not the next): give the previous group
 	// a moment to show up so readers get them in order.
 	if s.orderedAccept() {
-		t.wait(s.ctx.Done(), streamOrderWait)
+		t.Wait(s.ctx.Done(), moqt.StreamOrderWait)
 	}
-	up.awaitPredecessor(s.ctx.Done(), hdr.Sequence, groupOrderWait, s.firstGroupHold())
+	up.awaitPredecessor(s.ctx.Done(), hdr.Sequence, moqt.GroupOrderWait, s.firstGroupHold())
 	gw, err := up.w.CreateGroup(hdr.Sequence)
 	up.created(hdr.Sequence)
-	t.done()
+	t.Done()
 	if err != nil {
 		str.CancelRead(uint32(wire.CodeCancel))
 		return nil
