@@ -54,55 +54,10 @@ type upstream struct {
 	alias    uint64
 	w        *moqt.TrackWriter
 	inflight sync.WaitGroup // data streams being received
+	groups   moqt.GroupSequencer
 
 	mu      sync.Mutex
-	streams uint64        // data streams received
-	next    uint64        // the group expected next, once known
-	known   bool          // next is known (SUBSCRIBE_OK's largest, or a group)
-	moved   chan struct{} // closed and replaced whenever next advances
-}
-
-// awaitPredecessor waits, at most moqt.GroupOrderWait, until the groups before
-// seq were created.
-func (up *upstream) awaitPredecessor(stop <-chan struct{}, seq uint64) {
-	var timeout <-chan time.Time
-	for {
-		up.mu.Lock()
-		if !up.known || seq <= up.next {
-			up.mu.Unlock()
-			return
-		}
-		if up.moved == nil {
-			up.moved = make(chan struct{})
-		}
-		moved := up.moved
-		up.mu.Unlock()
-		if timeout == nil {
-			t := time.NewTimer(moqt.GroupOrderWait)
-			defer t.Stop()
-			timeout = t.C
-		}
-		select {
-		case <-moved:
-		case <-stop:
-			return
-		case <-timeout:
-			return
-		}
-	}
-}
-
-// created advances the expected group past seq.
-func (up *upstream) created(seq uint64) {
-	up.mu.Lock()
-	defer up.mu.Unlock()
-	if !up.known || seq >= up.next {
-		up.next, up.known = seq+1, true
-		if up.moved != nil {
-			close(up.moved)
-			up.moved = nil
-		}
-	}
+	streams uint64 // data streams received
 }
 
 // publishDoneWait bounds how long a subscription the peer ended waits for
@@ -168,7 +123,7 @@ func (s *Session) runUpstream(b *moqt.Broadcast, path string, w *moqt.TrackWrite
 	up := &upstream{alias: ok.TrackAlias, w: w}
 	if loc, has, err := ok.Params.Largest(s.version); err == nil && has {
 		// Deployed publishers start with the newest group, whole.
-		up.next, up.known = loc.Group, true
+		up.groups.Start(loc.Group)
 	}
 	s.mu.Lock()
 	if _, dup := s.upstreams[up.alias]; dup {
@@ -432,9 +387,9 @@ func (s *Session) recvData(str transport.ReceiveStream) error {
 		}
 		return nil
 	}
-	up.awaitPredecessor(s.ctx.Done(), sr.group())
+	up.groups.Await(s.ctx.Done(), sr.group(), moqt.GroupOrderWait, 0)
 	gw, cerr := up.w.CreateGroup(sr.group())
-	up.created(sr.group())
+	up.groups.Created(sr.group())
 	if cerr != nil {
 		// A second subgroup of a group already here (or the track ended):
 		// the moq model has one stream per group.

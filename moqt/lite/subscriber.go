@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"sync"
 	"time"
 
@@ -56,117 +55,7 @@ type upstream struct {
 	id       uint64
 	w        *moqt.TrackWriter
 	inflight sync.WaitGroup // group streams being received
-
-	mu    sync.Mutex
-	next  uint64        // the sequence expected next, once known
-	known bool          // next is known (from SUBSCRIBE_OK or a received group)
-	moved chan struct{} // closed and replaced whenever next advances
-
-	holding bool     // the first groups are being held to find the lowest
-	pending []uint64 // their sequences
-}
-
-// expect records where the subscription starts, when the peer said.
-func (up *upstream) expect(start message.GroupBound) {
-	if seq, ok := start.Get(); ok {
-		up.mu.Lock()
-		if !up.known { // a group stream may have beaten SUBSCRIBE_OK here
-			up.next, up.known = seq, true
-			up.advancedLocked()
-		}
-		up.mu.Unlock()
-	}
-}
-
-// awaitPredecessor waits, at most max, until the groups before seq were
-// created (or given up on). Groups at or below the expected one go at once.
-//
-// Where the start is unknown (the track was empty when we subscribed) and
-// the binding accepts streams in parallel (WebTransport), the first groups
-// can arrive in any order: the first one waits holdFirst for the others so
-// the lowest goes first.
-func (up *upstream) awaitPredecessor(stop <-chan struct{}, seq uint64, max, holdFirst time.Duration) {
-	up.mu.Lock()
-	if !up.known && holdFirst > 0 {
-		up.pending = append(up.pending, seq)
-		leader := !up.holding
-		up.holding = true
-		moved := up.movedLocked()
-		up.mu.Unlock()
-		if leader {
-			// The first to arrive decides, after the hold, where to start.
-			t := time.NewTimer(holdFirst)
-			select {
-			case <-t.C:
-			case <-stop:
-			case <-moved: // SUBSCRIBE_OK said where the start is
-			}
-			t.Stop()
-			up.mu.Lock()
-			if !up.known {
-				up.next, up.known = slices.Min(up.pending), true
-			}
-			up.pending, up.holding = nil, false
-			up.advancedLocked()
-			up.mu.Unlock()
-		} else {
-			select {
-			case <-moved:
-			case <-stop:
-				return
-			}
-		}
-		up.mu.Lock()
-	}
-	up.mu.Unlock()
-
-	var timeout <-chan time.Time
-	for {
-		up.mu.Lock()
-		if !up.known || seq <= up.next {
-			up.mu.Unlock()
-			return
-		}
-		moved := up.movedLocked()
-		up.mu.Unlock()
-		if timeout == nil {
-			t := time.NewTimer(max)
-			defer t.Stop()
-			timeout = t.C
-		}
-		select {
-		case <-moved:
-		case <-stop:
-			return
-		case <-timeout:
-			return
-		}
-	}
-}
-
-func (up *upstream) movedLocked() <-chan struct{} {
-	if up.moved == nil {
-		up.moved = make(chan struct{})
-	}
-	return up.moved
-}
-
-// advancedLocked wakes the groups waiting for their turn.
-func (up *upstream) advancedLocked() {
-	if up.moved != nil {
-		close(up.moved)
-		up.moved = nil
-	}
-}
-
-// created advances the expected sequence past seq.
-func (up *upstream) created(seq uint64) {
-	up.mu.Lock()
-	defer up.mu.Unlock()
-	if !up.known || seq >= up.next {
-		up.next, up.known = seq+1, true
-		up.advancedLocked()
-	}
+	groups   moqt.GroupSequencer
 }
 
 // runUpstream subscribes to one track at the peer and feeds w until the
@@ -182,7 +71,7 @@ func (s *Session) runUpstream(b *moqt.Broadcast, path string, w *moqt.TrackWrite
 		delete(s.upstream, up.id)
 		s.mu.Unlock()
 	}()
-	log := s.log.With(transport.LogString("broadcast", path), transport.LogString("track", w.Name()), zap.Uint64("subscribe_id", up.id))
+	log := s.log.WithLazy(transport.LogString("broadcast", path), transport.LogString("track", w.Name()), zap.Uint64("subscribe_id", up.id))
 
 	str, err := s.conn.OpenStream(s.ctx)
 	if err != nil {
@@ -212,7 +101,9 @@ func (s *Session) runUpstream(b *moqt.Broadcast, path string, w *moqt.TrackWrite
 		w.Abort(moqt.ErrNotFound)
 		return fatalf(wire.CodeProtocolViolation, "first subscribe response was not SUBSCRIBE_OK")
 	}
-	up.expect(resp.OK.StartGroup)
+	if seq, ok := resp.OK.StartGroup.Get(); ok {
+		up.groups.Start(seq)
+	}
 	log.Debug("upstream subscription started")
 
 	// The peer finishing the stream (or resetting it) ends the track.
@@ -340,9 +231,9 @@ func (s *Session) recvGroup(str transport.ReceiveStream, r *wire.Reader, t *moqt
 	if s.orderedAccept() {
 		t.Wait(s.ctx.Done(), moqt.StreamOrderWait)
 	}
-	up.awaitPredecessor(s.ctx.Done(), hdr.Sequence, moqt.GroupOrderWait, s.firstGroupHold())
+	up.groups.Await(s.ctx.Done(), hdr.Sequence, moqt.GroupOrderWait, s.firstGroupHold())
 	gw, err := up.w.CreateGroup(hdr.Sequence)
-	up.created(hdr.Sequence)
+	up.groups.Created(hdr.Sequence)
 	t.Done()
 	if err != nil {
 		str.CancelRead(uint32(wire.CodeCancel))
@@ -402,7 +293,7 @@ func (s *Session) Announced(ctx context.Context, prefix string) (moqt.Announceme
 		resetStream(str, wire.CodeCancel)
 		return nil, fmt.Errorf("lite: write announce interest: %w", err)
 	}
-	return &announced{s: s, str: str, r: wire.NewReader(str), prefix: prefix}, nil
+	return &announced{s: s, str: str, r: wire.NewReaderSize(str, wire.ControlBuffer), prefix: prefix}, nil
 }
 
 // announced reads one announce stream.
