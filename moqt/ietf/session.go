@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"runtime/debug"
 	"sync"
 
 	"go.uber.org/zap"
@@ -61,7 +60,7 @@ type Session struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	done   chan struct{}
-	wg     sync.WaitGroup
+	tasks  *moqt.Tasks // the session's goroutines
 
 	// Draft-17+: our control stream (SETUP, then GOAWAY) and the peer's.
 	ctrlOut transport.SendStream
@@ -125,6 +124,7 @@ func newSession(conn transport.Session, v message.Version, client bool, path str
 		announced:    newAnnouncements(),
 		served:       make(map[uint64]*served),
 	}
+	s.tasks = moqt.NewTasks(s.log, s.fail, func() { s.closeIETF(message.InternalError, "internal error") })
 	if !client {
 		s.nextRequestID = 1
 	}
@@ -173,6 +173,7 @@ func (s *Session) start() {
 		<-s.ctx.Done()
 		s.mu.Lock()
 		s.closed = true
+		s.tasks.Close()
 		if s.err == nil {
 			s.err = peerClosed(s.conn.Err())
 			if s.err == nil {
@@ -196,36 +197,16 @@ func (s *Session) start() {
 				b.Close()
 			}
 		}
-		s.wg.Wait()
+		s.tasks.Wait()
 		close(s.done)
 	}()
 }
 
-// spawn runs f in a goroutine owned by the session. Errors that the peer
-// caused by breaking the protocol close the session; a panic is logged and
-// closes the session instead of crashing the process.
-func (s *Session) spawn(name string, f func() error) bool {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return false
-	}
-	s.wg.Add(1)
-	s.mu.Unlock()
-	go func() {
-		defer s.wg.Done()
-		defer func() {
-			if r := recover(); r != nil {
-				s.log.Error("session task panicked", zap.String("task", name), zap.Any("panic", r), zap.ByteString("stack", debug.Stack()))
-				s.closeIETF(message.InternalError, "internal error")
-			}
-		}()
-		if err := f(); err != nil {
-			s.fail(name, err)
-		}
-	}()
-	return true
-}
+// spawn runs f in a goroutine owned by the session (moqt.Tasks). Errors
+// that the peer caused by breaking the protocol close the session; a panic
+// is logged and closes the session instead of crashing the process. It
+// reports false once the session is ending.
+func (s *Session) spawn(name string, f func() error) bool { return s.tasks.Go(name, f) }
 
 // sessionError marks an error that ends the whole session. err carries
 // the moqt code (what Err reports), draft the drafts' session close code

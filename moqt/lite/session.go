@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"runtime/debug"
 	"sync"
 
 	"go.uber.org/zap"
@@ -50,7 +49,7 @@ type Session struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	done   chan struct{}
-	wg     sync.WaitGroup
+	tasks  *moqt.Tasks // the session's goroutines
 
 	mu         sync.Mutex
 	closed     bool
@@ -86,7 +85,7 @@ func newSession(conn transport.Session, v message.Version, path string, cfg moqt
 		cfg.Root = moqt.JoinPath(cfg.Root, path)
 	}
 	ctx, cancel := context.WithCancel(conn.Context())
-	return &Session{
+	s := &Session{
 		conn:             conn,
 		version:          v,
 		path:             path,
@@ -99,6 +98,8 @@ func newSession(conn transport.Session, v message.Version, path string, cfg moqt
 		consumed:         make(map[string]*moqt.Broadcast),
 		peerSubscribeIDs: make(map[uint64]struct{}),
 	}
+	s.tasks = moqt.NewTasks(s.log, s.fail, func() { s.CloseWithError(wire.CodeProtocolViolation, "internal error") })
+	return s
 }
 
 // Version names the negotiated version.
@@ -132,6 +133,7 @@ func (s *Session) start() {
 	context.AfterFunc(s.ctx, func() {
 		s.mu.Lock()
 		s.closed = true
+		s.tasks.Close()
 		if s.err == nil {
 			s.err = s.conn.Err()
 			if s.err == nil {
@@ -153,36 +155,16 @@ func (s *Session) start() {
 				b.Close()
 			}
 		}
-		s.wg.Wait()
+		s.tasks.Wait()
 		close(s.done)
 	})
 }
 
-// spawn runs f in a goroutine owned by the session. Errors that the peer
-// caused by breaking the protocol close the session; a panic is logged and
-// closes the session instead of crashing the process.
-func (s *Session) spawn(name string, f func() error) bool {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return false
-	}
-	s.wg.Add(1)
-	s.mu.Unlock()
-	go func() {
-		defer s.wg.Done()
-		defer func() {
-			if r := recover(); r != nil {
-				s.log.Error("session task panicked", zap.String("task", name), zap.Any("panic", r), zap.ByteString("stack", debug.Stack()))
-				s.CloseWithError(wire.CodeProtocolViolation, "internal error")
-			}
-		}()
-		if err := f(); err != nil {
-			s.fail(name, err)
-		}
-	}()
-	return true
-}
+// spawn runs f in a goroutine owned by the session (moqt.Tasks). Errors
+// that the peer caused by breaking the protocol close the session; a panic
+// is logged and closes the session instead of crashing the process. It
+// reports false once the session is ending.
+func (s *Session) spawn(name string, f func() error) bool { return s.tasks.Go(name, f) }
 
 // fail closes the session when err is the peer's protocol violation, and
 // otherwise only logs it at debug level (stream-level failures are normal).
