@@ -70,7 +70,6 @@ type Session struct {
 	ctrl *controlStream
 
 	mu         sync.Mutex
-	closed     bool
 	err        error
 	goawaySent bool
 	goawayRecv bool
@@ -82,7 +81,7 @@ type Session struct {
 	// Subscriber side.
 	upstreams map[uint64]*upstream // by track alias
 	aliasWake chan struct{}        // closed and replaced when an alias registers
-	consumed  map[string]*moqt.Broadcast
+	consumed  *moqt.ConsumeSet
 	announced *announcements
 
 	// Publisher side.
@@ -120,11 +119,11 @@ func newSession(conn transport.Session, v message.Version, client bool, path str
 		peerRequests: make(map[uint64]struct{}),
 		upstreams:    make(map[uint64]*upstream),
 		aliasWake:    make(chan struct{}),
-		consumed:     make(map[string]*moqt.Broadcast),
 		announced:    newAnnouncements(),
 		served:       make(map[uint64]*served),
 	}
 	s.tasks = moqt.NewTasks(s.log, s.fail, func() { s.closeIETF(message.InternalError, "internal error") })
+	s.consumed = moqt.NewConsumeSet(cfg.Track, s.startUpstream)
 	if !client {
 		s.nextRequestID = 1
 	}
@@ -172,7 +171,6 @@ func (s *Session) start() {
 	go func() {
 		<-s.ctx.Done()
 		s.mu.Lock()
-		s.closed = true
 		s.tasks.Close()
 		if s.err == nil {
 			s.err = peerClosed(s.conn.Err())
@@ -180,23 +178,12 @@ func (s *Session) start() {
 				s.err = io.EOF
 			}
 		}
-		consumed := make([]*moqt.Broadcast, 0, len(s.consumed))
-		for _, b := range s.consumed {
-			consumed = append(consumed, b)
-		}
 		s.mu.Unlock()
 		s.announced.close()
 		if s.ctrl != nil {
 			s.ctrl.close()
 		}
-		lost := s.lostError()
-		for _, b := range consumed {
-			if lost != nil {
-				b.Abort(lost)
-			} else {
-				b.Close()
-			}
-		}
+		s.consumed.End(s.lostError())
 		s.tasks.Wait()
 		close(s.done)
 	}()

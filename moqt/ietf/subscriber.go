@@ -22,31 +22,12 @@ import (
 // local reader asks for it, and released ReleaseDelay after the last one
 // leaves. Calls with the same path share one Broadcast until it is closed;
 // an unannounce does not close it.
-func (s *Session) Consume(path string) *moqt.Broadcast {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if b, ok := s.consumed[path]; ok {
-		return b
-	}
-	b := moqt.NewBroadcast(s.cfg.Track)
-	if s.closed {
-		b.Close()
-		return b
-	}
-	s.consumed[path] = b
-	b.HandleTracks(func(w *moqt.TrackWriter) {
-		if !s.spawn("upstream", func() error { return s.runUpstream(b, path, w) }) {
-			w.Abort(moqt.ErrClosed)
-		}
-	})
-	b.OnClose(func() {
-		s.mu.Lock()
-		if s.consumed[path] == b {
-			delete(s.consumed, path)
-		}
-		s.mu.Unlock()
-	})
-	return b
+func (s *Session) Consume(path string) *moqt.Broadcast { return s.consumed.Get(path) }
+
+// startUpstream starts feeding w from the peer (moqt.ConsumeSet); it
+// reports false once the session is ending.
+func (s *Session) startUpstream(b *moqt.Broadcast, path string, w *moqt.TrackWriter) bool {
+	return s.spawn("upstream", func() error { return s.runUpstream(b, path, w) })
 }
 
 // upstream is one subscription we hold at the peer.

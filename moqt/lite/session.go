@@ -52,7 +52,6 @@ type Session struct {
 	tasks  *moqt.Tasks // the session's goroutines
 
 	mu         sync.Mutex
-	closed     bool
 	err        error
 	setup      transport.Stream // the moql SETUP stream, kept open for the session's life
 	goawaySent bool             // GoAway was called
@@ -61,7 +60,7 @@ type Session struct {
 	// Subscriber side: our subscriptions to the peer.
 	nextSubscribeID uint64
 	upstream        map[uint64]*upstream
-	consumed        map[string]*moqt.Broadcast
+	consumed        *moqt.ConsumeSet
 
 	// Publisher side: every subscribe id the peer has used (ids are never reused).
 	peerSubscribeIDs map[uint64]struct{}
@@ -95,10 +94,10 @@ func newSession(conn transport.Session, v message.Version, path string, cfg moqt
 		cancel:           cancel,
 		done:             make(chan struct{}),
 		upstream:         make(map[uint64]*upstream),
-		consumed:         make(map[string]*moqt.Broadcast),
 		peerSubscribeIDs: make(map[uint64]struct{}),
 	}
 	s.tasks = moqt.NewTasks(s.log, s.fail, func() { s.CloseWithError(wire.CodeProtocolViolation, "internal error") })
+	s.consumed = moqt.NewConsumeSet(cfg.Track, s.startUpstream)
 	return s
 }
 
@@ -132,7 +131,6 @@ func (s *Session) start() {
 	// meanwhile (a stack per idle session).
 	context.AfterFunc(s.ctx, func() {
 		s.mu.Lock()
-		s.closed = true
 		s.tasks.Close()
 		if s.err == nil {
 			s.err = s.conn.Err()
@@ -140,21 +138,8 @@ func (s *Session) start() {
 				s.err = io.EOF
 			}
 		}
-		consumed := make([]*moqt.Broadcast, 0, len(s.consumed))
-		for _, b := range s.consumed {
-			consumed = append(consumed, b)
-		}
 		s.mu.Unlock()
-		// The peer is gone: its broadcasts end, so local readers see their
-		// tracks end, with the session's error unless we closed it cleanly.
-		lost := s.lostError()
-		for _, b := range consumed {
-			if lost != nil {
-				b.Abort(lost)
-			} else {
-				b.Close()
-			}
-		}
+		s.consumed.End(s.lostError())
 		s.tasks.Wait()
 		close(s.done)
 	})

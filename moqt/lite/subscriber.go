@@ -23,31 +23,13 @@ import (
 // path (a peer may serve paths it never announced), so a caller that follows
 // announcements closes it on unannounce to get a fresh one next time.
 func (s *Session) Consume(path string) *moqt.Broadcast {
-	path = moqt.CleanPath(path)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if b, ok := s.consumed[path]; ok {
-		return b
-	}
-	b := moqt.NewBroadcast(s.cfg.Track)
-	if s.closed {
-		b.Close()
-		return b
-	}
-	s.consumed[path] = b
-	b.HandleTracks(func(w *moqt.TrackWriter) {
-		if !s.spawn("upstream", func() error { return s.runUpstream(b, path, w) }) {
-			w.Abort(moqt.ErrClosed)
-		}
-	})
-	b.OnClose(func() {
-		s.mu.Lock()
-		if s.consumed[path] == b {
-			delete(s.consumed, path)
-		}
-		s.mu.Unlock()
-	})
-	return b
+	return s.consumed.Get(moqt.CleanPath(path))
+}
+
+// startUpstream starts feeding w from the peer (moqt.ConsumeSet); it
+// reports false once the session is ending.
+func (s *Session) startUpstream(b *moqt.Broadcast, path string, w *moqt.TrackWriter) bool {
+	return s.spawn("upstream", func() error { return s.runUpstream(b, path, w) })
 }
 
 // upstream is one subscription we hold at the peer.
