@@ -512,7 +512,9 @@ func (s *Server) untrack(sess moqt.Session) {
 }
 
 // ingest learns what the peer publishes and puts it into the node's origin
-// under the session's scope, until the session ends.
+// under the session's scope, until the session ends. It runs on the
+// session's handler goroutine, which has nothing else to do meanwhile: a
+// goroutine of its own would cost every idle session another stack.
 func (s *Server) ingest(sess moqt.Session, authz moqt.Authorizer, log *zap.Logger) {
 	ctx := sess.Transport().Context()
 	ar, err := sess.Announced(ctx, "")
@@ -529,9 +531,7 @@ func (s *Server) ingest(sess moqt.Session, authz moqt.Authorizer, log *zap.Logge
 		}
 		rate = newTokenBucket(s.opts.MaxAnnounceRate, burst, time.Now())
 	}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
+	func() {
 		defer ar.Close()
 		live := make(map[string]*moqt.Broadcast)
 		defer func() {
