@@ -235,7 +235,9 @@ func (s *Session) acceptUni() error {
 }
 
 func (s *Session) handleBidi(str transport.Stream) error {
-	r := wire.NewReader(str)
+	// Bidirectional streams carry control messages (subscribe, announce,
+	// fetch requests) and may stay open as long as the session.
+	r := wire.NewReaderSize(str, wire.ControlBuffer)
 	typ, err := message.ReadStreamType(r)
 	if err != nil {
 		str.CancelWrite(uint32(wire.CodeCancel))

@@ -168,6 +168,16 @@ func NewReader(r io.Reader) *Reader {
 	return &Reader{br: bufio.NewReaderSize(r, 4096)}
 }
 
+// ControlBuffer is the buffer size for streams of small control messages
+// that stay open for a session's or a subscription's life: the buffer is
+// held all that time, and larger reads bypass it.
+const ControlBuffer = 512
+
+// NewReaderSize wraps r with a buffer of size bytes (at least 16).
+func NewReaderSize(r io.Reader, size int) *Reader {
+	return &Reader{br: bufio.NewReaderSize(r, size)}
+}
+
 // Varint reads one varint. It returns io.EOF only when the stream ended cleanly
 // before the first byte.
 func (r *Reader) Varint() (uint64, error) {
