@@ -398,7 +398,7 @@ func redirectReason(target string) string {
 }
 
 func (s *Server) handle(conn transport.Session) {
-	log := s.log.With(zap.Stringer("remote", conn.RemoteAddr()), zap.String("transport", string(conn.Kind())))
+	log := s.log.WithLazy(zap.Stringer("remote", conn.RemoteAddr()), zap.String("transport", string(conn.Kind())))
 	defer func() {
 		if r := recover(); r != nil {
 			log.Error("session handler panicked", zap.Any("panic", r), zap.ByteString("stack", debug.Stack()))
@@ -444,7 +444,7 @@ func (s *Server) handle(conn transport.Session) {
 		_ = conn.CloseWithError(uint32(wire.CodeOf(err, wire.CodeProtocolViolation)), "handshake failed")
 		return
 	}
-	log = log.With(zap.String("version", sess.Version()), transport.LogString("path", "/"+sess.Path()))
+	log = log.WithLazy(zap.String("version", sess.Version()), transport.LogString("path", "/"+sess.Path()))
 	if to, reason, serve := s.admission(sess.Path(), rawQuery); !serve {
 		s.redirectSession(sess, to, reason, log)
 		return

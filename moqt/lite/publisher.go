@@ -190,7 +190,7 @@ func (s *Session) serveSubscribe(str transport.Stream, r *wire.Reader) error {
 		return fatalf(wire.CodeProtocolViolation, "subscribe id %d reused", req.ID)
 	}
 	path := s.fullPath(req.Broadcast)
-	log := s.log.With(transport.LogString("broadcast", path), transport.LogString("track", req.Track), zap.Uint64("subscribe_id", req.ID))
+	log := s.log.WithLazy(transport.LogString("broadcast", path), transport.LogString("track", req.Track), zap.Uint64("subscribe_id", req.ID))
 	if s.cfg.Authorizer != nil && !s.cfg.Authorizer.CanSubscribe(path) {
 		log.Info("subscribe refused: unauthorized")
 		resetStream(str, wire.CodeUnauthorized)

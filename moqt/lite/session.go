@@ -89,7 +89,7 @@ func newSession(conn transport.Session, v message.Version, path string, cfg moqt
 		version:          v,
 		path:             path,
 		cfg:              cfg,
-		log:              cfg.Logger.With(zap.String("version", v.String())),
+		log:              cfg.Logger.WithLazy(zap.String("version", v.String())),
 		ctx:              ctx,
 		cancel:           cancel,
 		done:             make(chan struct{}),
