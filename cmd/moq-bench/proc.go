@@ -375,11 +375,16 @@ func (o procOptions) profileArgs() []string {
 	return []string{"--metrics-bind", fmt.Sprintf("127.0.0.1:%d", port)}
 }
 
-// saveProfile fetches /debug/pprof/<what> from r's metrics listener into
-// the --profile directory; a failure is reported, not fatal.
+// saveProfile fetches /debug/pprof/<what> (or, for "metrics", /metrics:
+// the Go runtime's memory figures) from r's metrics listener into the
+// --profile directory; a failure is reported, not fatal.
 func (o procOptions) saveProfile(r *relayProc, file, what string) {
 	client := &http.Client{Timeout: o.duration + 30*time.Second}
-	resp, err := client.Get("http://" + r.metrics + "/debug/pprof/" + what)
+	path := "/debug/pprof/" + what
+	if what == "metrics" {
+		path = "/metrics"
+	}
+	resp, err := client.Get("http://" + r.metrics + path)
 	if err == nil {
 		defer resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
@@ -480,6 +485,7 @@ func measureFanout(pubAt, subAt *relayProc, nodes []*relayProc, c procCase, o pr
 		if profiling {
 			o.saveProfile(subAt, c.Name+"-allocs.pb.gz", "allocs")
 			o.saveProfile(subAt, c.Name+"-heap.pb.gz", "heap")
+			o.saveProfile(subAt, c.Name+"-metrics.txt", "metrics")
 		}
 	}()
 	if err != nil {
@@ -549,6 +555,7 @@ func runIdle(bin string, c procCase, o procOptions) (map[string]float64, error) 
 	if o.profile != "" {
 		o.saveProfile(r, c.Name+"-heap.pb.gz", "heap")
 		o.saveProfile(r, c.Name+"-goroutine.pb.gz", "goroutine")
+		o.saveProfile(r, c.Name+"-metrics.txt", "metrics")
 	}
 	n := float64(len(sessions))
 	m["sessions"] = n
