@@ -1,6 +1,9 @@
 package moqt
 
-import "sync"
+import (
+	"sync"
+	"time"
+)
 
 // ConsumeSet is what a session consumes from its peer: one Broadcast per
 // path, shared by every caller until it is closed, whose tracks the session
@@ -73,5 +76,23 @@ func (c *ConsumeSet) End(lost error) {
 		} else {
 			b.Close()
 		}
+	}
+}
+
+// AwaitRelease waits out delay after the last reader left w's track, so a
+// quick resubscribe reuses the upstream subscription. It reports whether
+// the track is still without readers then (true also when stop closed
+// first: the session is ending); false means a reader attached meanwhile.
+func AwaitRelease(stop <-chan struct{}, delay time.Duration, w *TrackWriter) bool {
+	if delay <= 0 {
+		return true
+	}
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return w.Track().Readers() == 0
+	case <-stop:
+		return true
 	}
 }

@@ -109,3 +109,31 @@ func isDone(b *Broadcast) bool {
 		return false
 	}
 }
+
+// AwaitRelease reports a track still idle after the delay, and not one a
+// reader attached to meanwhile; a closed stop ends the wait at once.
+func TestAwaitRelease(t *testing.T) {
+	w := NewTrack("t", TrackOptions{})
+	defer w.Close()
+	const delay = 20 * time.Millisecond
+	start := time.Now()
+	idle := AwaitRelease(nil, delay, w)
+	t.Logf("idle track: released %v after %v", idle, time.Since(start))
+	if !idle {
+		t.Error("an idle track was not released")
+	}
+
+	// A reader that came back before the delay ran out keeps the track.
+	if _, err := w.Track().Reader(ReaderOptions{}); err != nil {
+		t.Fatalf("reader: %v", err)
+	}
+	if AwaitRelease(nil, delay, w) {
+		t.Error("a track a reader attached to was released")
+	}
+
+	stop := make(chan struct{})
+	close(stop)
+	if !AwaitRelease(stop, time.Hour, w) || !AwaitRelease(nil, 0, w) {
+		t.Error("a stopped or zero-delay wait did not release")
+	}
+}

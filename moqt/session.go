@@ -132,6 +132,28 @@ const (
 	DefaultMaxInFlightBytes  = 16 << 20
 )
 
+// ForPath is the configuration a session at path runs with: a nil Logger is
+// a no-op one, zero in-flight bounds are their defaults, and with
+// ScopeByPath, Root is scoped by path.
+func (c SessionConfig) ForPath(path string) SessionConfig {
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	if c.MaxLatency <= 0 {
+		c.MaxLatency = DefaultMaxLatency
+	}
+	if c.MaxInFlightGroups <= 0 {
+		c.MaxInFlightGroups = DefaultMaxInFlightGroups
+	}
+	if c.MaxInFlightBytes <= 0 {
+		c.MaxInFlightBytes = DefaultMaxInFlightBytes
+	}
+	if c.ScopeByPath {
+		c.Root = JoinPath(c.Root, path)
+	}
+	return c
+}
+
 // Authorizer decides what a peer may do. Paths are absolute (Root applied).
 type Authorizer interface {
 	CanPublish(path string) bool

@@ -211,7 +211,7 @@ func (s *Session) runUpstream(b *moqt.Broadcast, path string, w *moqt.TrackWrite
 			cancelUp()
 			return nil
 		case <-idle:
-			if !s.waitReleaseDelay(w) {
+			if !moqt.AwaitRelease(s.ctx.Done(), s.cfg.ReleaseDelay, w) {
 				continue
 			}
 			if b.ReleaseIfIdle(w) {
@@ -247,22 +247,6 @@ func (s *Session) awaitStreams(up *upstream, done *message.PublishDone) {
 		break
 	}
 	up.inflight.Wait()
-}
-
-// waitReleaseDelay waits out the release delay; it reports false if a
-// reader attached meanwhile.
-func (s *Session) waitReleaseDelay(w *moqt.TrackWriter) bool {
-	if s.cfg.ReleaseDelay <= 0 {
-		return true
-	}
-	t := time.NewTimer(s.cfg.ReleaseDelay)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return w.Track().Readers() == 0
-	case <-s.ctx.Done():
-		return true
-	}
 }
 
 // requestError turns a refusal into the error tracks end with, in moqt's

@@ -68,21 +68,7 @@ type Session struct {
 }
 
 func newSession(conn transport.Session, v message.Version, path string, cfg moqt.SessionConfig) *Session {
-	if cfg.Logger == nil {
-		cfg.Logger = zap.NewNop()
-	}
-	if cfg.MaxLatency <= 0 {
-		cfg.MaxLatency = moqt.DefaultMaxLatency
-	}
-	if cfg.MaxInFlightGroups <= 0 {
-		cfg.MaxInFlightGroups = moqt.DefaultMaxInFlightGroups
-	}
-	if cfg.MaxInFlightBytes <= 0 {
-		cfg.MaxInFlightBytes = moqt.DefaultMaxInFlightBytes
-	}
-	if cfg.ScopeByPath {
-		cfg.Root = moqt.JoinPath(cfg.Root, path)
-	}
+	cfg = cfg.ForPath(path)
 	ctx, cancel := context.WithCancel(conn.Context())
 	s := &Session{
 		conn:             conn,

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"sync"
-	"time"
 
 	"go.uber.org/zap"
 
@@ -135,7 +134,7 @@ func (s *Session) runUpstream(b *moqt.Broadcast, path string, w *moqt.TrackWrite
 			str.CancelRead(uint32(wire.CodeCancel))
 			return nil
 		case <-idle:
-			if !s.waitReleaseDelay(idle, w) {
+			if !moqt.AwaitRelease(s.ctx.Done(), s.cfg.ReleaseDelay, w) {
 				continue
 			}
 			if b.ReleaseIfIdle(w) {
@@ -147,22 +146,6 @@ func (s *Session) runUpstream(b *moqt.Broadcast, path string, w *moqt.TrackWrite
 			// A reader attached (Idle is a fresh channel now), or the track
 			// ended meanwhile (the Done case takes it next time round).
 		}
-	}
-}
-
-// waitReleaseDelay waits out the release delay; it reports false if a
-// reader attached meanwhile.
-func (s *Session) waitReleaseDelay(idle <-chan struct{}, w *moqt.TrackWriter) bool {
-	if s.cfg.ReleaseDelay <= 0 {
-		return true
-	}
-	t := time.NewTimer(s.cfg.ReleaseDelay)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return w.Track().Readers() == 0
-	case <-s.ctx.Done():
-		return true
 	}
 }
 
