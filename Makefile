@@ -9,7 +9,7 @@ STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X github.com/moq-cluster/moq-relay/cmd/internal/buildinfo.Version=$(VERSION)
 
-.PHONY: all build run test test-short soak lint fuzz fuzz-smoke bench web clean
+.PHONY: all build run test test-short soak lint fuzz fuzz-smoke bench web clean interop-mediamtx
 
 all: build
 
@@ -60,6 +60,14 @@ BENCH_FLAGS  ?=
 bench: build
 	$(GO) run ./cmd/moq-bench proc --relay-bin $(BIN)/moq-relay --rounds $(BENCH_ROUNDS) --duration 3s --quic-n 1,10,100 $(BENCH_FLAGS)
 	$(GO) test -run '^$$' -bench 'Lookup|Announce|Listing' -benchtime 2s ./cluster/
+
+# Third-party interop with MediaMTX v1.20.1 (moqt-16 … moqt-19), both ways
+# (examples/mediamtx/README.md). Opt-in: building MediaMTX takes minutes, so
+# `make test` skips it. Needs ffmpeg; MEDIAMTX_BIN picks where it is built.
+MEDIAMTX_BIN ?= /tmp/mediamtx-bin/mediamtx
+interop-mediamtx:
+	./examples/mediamtx/build.sh $(MEDIAMTX_BIN)
+	MOQ_MEDIAMTX_BIN=$(MEDIAMTX_BIN) $(GO) test -count=1 -v -timeout 10m ./examples/mediamtx/
 
 # Browser bundles for the watch and publish pages and the interop tests (npm
 # ci only when the lock changed).
