@@ -54,11 +54,12 @@ fuzz-smoke:
 # sessions, two hops; docs/performance.md), with the in-process relay vs raw
 # quic-go fan-out in the same run, then the cluster directory and root
 # lookups (in-memory and over the control protocol). BENCH_FLAGS adds flags,
-# e.g. BENCH_FLAGS='--save base.json' or '--compare base.json'.
+# e.g. BENCH_FLAGS='--save base.json', '--compare base.json' or
+# '--baseline-relay-bin OLD/moq-relay' (measured alternately in the same run).
 BENCH_ROUNDS ?= 3
 BENCH_FLAGS  ?=
 bench: build
-	$(GO) run ./cmd/moq-bench proc --relay-bin $(BIN)/moq-relay --rounds $(BENCH_ROUNDS) --duration 3s --quic-n 1,10,100 $(BENCH_FLAGS)
+	$(GO) run ./cmd/moq-bench proc --relay-bin $(BIN)/moq-relay --rounds $(BENCH_ROUNDS) --duration 3s --quic-n 100,1000 $(BENCH_FLAGS)
 	$(GO) test -run '^$$' -bench 'Lookup|Announce|Listing' -benchtime 2s ./cluster/
 
 # Third-party interop with MediaMTX v1.20.1 (moqt-16 … moqt-19), both ways
