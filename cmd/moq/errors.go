@@ -56,17 +56,26 @@ func connectFailure(rawURL string, err error) error {
 // relay's reason.
 func sessionFailure(err error) *failure {
 	var se *transport.SessionError
-	if !errors.As(err, &se) {
+	var we *wire.Error
+	var code wire.Code
+	var reason string
+	switch {
+	case errors.As(err, &se):
+		code, reason = wire.Code(se.Code), se.Reason
+	case errors.As(err, &we) && refusal(we.Code):
+		// moq-transport sessions report the relay's close in moqt's codes
+		// (the drafts number them differently on the wire).
+		code, reason = we.Code, we.Reason
+	default:
 		var lost *moqt.SessionLostError
 		if errors.As(err, &lost) {
 			return &failure{exit: exitConnection, retry: true, err: fmt.Errorf("connection lost: %w", lost.Err)}
 		}
 		return nil
 	}
-	code := wire.Code(se.Code)
 	desc := code.String()
-	if se.Reason != "" && se.Reason != desc {
-		desc += ": " + strings.TrimPrefix(se.Reason, desc+": ")
+	if reason != "" && reason != desc {
+		desc += ": " + strings.TrimPrefix(reason, desc+": ")
 	}
 	switch code {
 	case wire.CodeUnauthorized:
@@ -82,10 +91,15 @@ func sessionFailure(err error) *failure {
 	case wire.CodeGoingAway:
 		return &failure{exit: exitConnection, retry: true, err: fmt.Errorf("the relay is going away (code %d): %s", code, desc)}
 	}
-	if !se.Remote {
+	if se != nil && !se.Remote {
 		return &failure{exit: exitConnection, retry: true, err: fmt.Errorf("connection lost: %w", se)}
 	}
 	return &failure{exit: exitConnection, retry: true, err: fmt.Errorf("connection closed by the relay (code %d): %s", code, desc)}
+}
+
+// refusal reports the codes sessionFailure tells apart.
+func refusal(c wire.Code) bool {
+	return c == wire.CodeUnauthorized || c == wire.CodeLimit || c == wire.CodeVersion || c == wire.CodeGoingAway
 }
 
 // isCertificateError reports a TLS verification failure. quic-go reports

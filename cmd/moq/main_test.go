@@ -288,6 +288,9 @@ func TestRefusalsExitWithReason(t *testing.T) {
 	runMoq(t, "", "sub", u, "demo", "text").expect(t, "sub, no token", exitRefused, "code 6", "a token is required")
 	runMoq(t, "x\n", "pub", u, "demo", "text").expect(t, "pub, no token", exitRefused, "code 6", "a token is required", `broadcast "demo"`)
 	runMoq(t, "", "announced", u).expect(t, "announced, no token", exitRefused, "code 6", "a token is required")
+	for _, proto := range []string{"moqt-18", "moqt-16"} {
+		runMoq(t, "", "--protocol", proto, "sub", "--no-wait", u, "demo", "text").expect(t, proto+" sub, no token", exitRefused, "code 6", "a token is required")
+	}
 
 	bad := otherKey.sign("--root", "", "--get", "")
 	runMoq(t, "", "sub", "--no-wait", u+"?jwt="+bad, "demo", "text").expect(t, "sub, token of another key", exitRefused, "code 6", "unauthorized")

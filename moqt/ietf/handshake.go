@@ -29,8 +29,19 @@ func Accept(ctx context.Context, conn transport.Session, cfg moqt.SessionConfig)
 		opts     message.Parameters
 		ctrlIn   *wire.Reader
 		ctrlBidi transport.Stream
+		ctrlOut  transport.SendStream
 	)
 	if v.RequestStreams() {
+		// Our SETUP does not depend on the client's, and the drafts let
+		// either side send first ("each endpoint's SETUP may be sent before
+		// the peer's SETUP is received"): sending it at once keeps clients
+		// that wait for the server's SETUP before sending theirs (MediaMTX
+		// 1.20 does) from waiting on us while we wait on them.
+		var err error
+		if ctrlOut, err = sendServerSetup(ctx, conn, v); err != nil {
+			_ = conn.CloseWithError(uint32(message.InternalError), "setup write failed")
+			return nil, fmt.Errorf("ietf: write server setup: %w", err)
+		}
 		str, err := conn.AcceptUniStream(ctx)
 		if err != nil {
 			_ = conn.CloseWithError(uint32(message.ControlMessageTimeout), "no control stream")
@@ -98,29 +109,21 @@ func Accept(ctx context.Context, conn transport.Session, cfg moqt.SessionConfig)
 	}
 
 	s := newSession(conn, v, false, path, cfg)
-	var reply []byte
-	var err error
 	if v.RequestStreams() {
-		var out message.Setup
-		out.Options.SetBytes(message.OptionImplementation, []byte(implementation))
-		reply, err = message.AppendControl(nil, &out, v)
+		s.ctrlIn, s.ctrlOut = ctrlIn, ctrlOut
 	} else {
 		out := message.ServerSetup{Version: v}
 		out.Options.SetInt(message.OptionMaxRequestID, initialGrant(cfg))
 		out.Options.SetBytes(message.OptionImplementation, []byte(implementation))
-		reply, err = message.AppendControl(nil, &out, v)
-	}
-	if err != nil {
-		_ = conn.CloseWithError(uint32(message.InternalError), "setup encoding failed")
-		return nil, fmt.Errorf("ietf: encode server setup: %w", err)
-	}
-	if err := s.sendSetup(ctx, reply, ctrlBidi); err != nil {
-		_ = conn.CloseWithError(uint32(message.InternalError), "setup write failed")
-		return nil, fmt.Errorf("ietf: write server setup: %w", err)
-	}
-	if v.RequestStreams() {
-		s.ctrlIn = ctrlIn
-	} else {
+		reply, err := message.AppendControl(nil, &out, v)
+		if err != nil {
+			_ = conn.CloseWithError(uint32(message.InternalError), "setup encoding failed")
+			return nil, fmt.Errorf("ietf: encode server setup: %w", err)
+		}
+		if err := s.sendSetup(ctx, reply, ctrlBidi); err != nil {
+			_ = conn.CloseWithError(uint32(message.InternalError), "setup write failed")
+			return nil, fmt.Errorf("ietf: write server setup: %w", err)
+		}
 		peerMax, _ := opts.MaxRequestID()
 		s.ctrl = newControlStream(s, ctrlBidi, ctrlIn, peerMax, initialGrant(cfg))
 	}
@@ -214,6 +217,25 @@ func Connect(ctx context.Context, conn transport.Session, path string, cfg moqt.
 	}
 	s.start()
 	return s, nil
+}
+
+// sendServerSetup opens the server's control stream (draft-17+) and writes
+// its SETUP on it.
+func sendServerSetup(ctx context.Context, conn transport.Session, v message.Version) (transport.SendStream, error) {
+	var out message.Setup
+	out.Options.SetBytes(message.OptionImplementation, []byte(implementation))
+	framed, err := message.AppendControl(nil, &out, v)
+	if err != nil {
+		return nil, err
+	}
+	str, err := conn.OpenUniStream(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := str.Write(framed); err != nil {
+		return nil, err
+	}
+	return str, nil
 }
 
 // sendSetup writes the framed setup message: on a new unidirectional

@@ -288,7 +288,7 @@ func peerClosed(err error) error {
 	if !ok {
 		code = wire.CodeTransport
 	}
-	return &wire.Error{Code: code, Reason: fmt.Sprintf("session closed by peer (code 0x%x): %s", se.Code, se.Reason)}
+	return &wire.Error{Code: code, Reason: fmt.Sprintf("%s (closed by the peer with the draft's code 0x%x)", se.Reason, se.Code)}
 }
 
 // truncateReason keeps close reasons within what fits a CONNECTION_CLOSE frame.
