@@ -218,17 +218,6 @@ func (p *msfPublisher) stop() {
 // of /tmp/ref/draft-NN.md (draft-ietf-moq-transport-NN).
 var pullGaps = []knownGap{
 	{
-		drafts:   []int{17, 18, 19},
-		evidence: regexp.MustCompile(`session rejected.*accept control stream`),
-		side:     "both (each waits for the peer's SETUP; the relay can fix it)",
-		cause: "each side waits for the other's SETUP: MediaMTX (source.go performSetup) reads the server's SETUP before " +
-			"opening its own control stream; moq-relay (moqt/ietf/handshake.go Accept) reads the client's SETUP before " +
-			"sending its own. Draft-17+ §Session initialization: \"Each peer opens one control stream beginning with a " +
-			"SETUP message ... allows either peer to send data as soon as it is able\", and §SETUP/AUTHORIZATION TOKEN: " +
-			"\"each endpoint's SETUP may be sent before the peer's SETUP is received\". The relay should send its SETUP " +
-			"without waiting (its content does not depend on the client's).",
-	},
-	{
 		drafts:   []int{16},
 		evidence: regexp.MustCompile(`session rejected.*trailing bytes`),
 		side:     "MediaMTX",

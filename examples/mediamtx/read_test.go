@@ -35,11 +35,12 @@ var readGaps = []knownGap{
 	},
 	{
 		drafts:   []int{18, 19},
-		evidence: regexp.MustCompile(`closed: unsupported parameter type: 16`),
+		evidence: regexp.MustCompile(`closed: unsupported parameter type: (16|32|33)\b`),
 		side:     "MediaMTX",
-		cause: "MediaMTX knows only the AUTHORIZATION_TOKEN message parameter and closes the session on FORWARD (0x10), " +
-			"which the relay's client sends in SUBSCRIBE; FORWARD is defined by draft-18/19 (§Message Parameters, " +
-			"FORWARD), and a receiver must understand every parameter its version defines.",
+		cause: "MediaMTX knows only the AUTHORIZATION_TOKEN message parameter and closes the session on any other; the " +
+			"relay's client leaves out FORWARD and SUBSCRIBER_PRIORITY at their defaults but sends SUBSCRIPTION_FILTER " +
+			"(0x21, largest object: without it a draft-18 subscription is unfiltered), which draft-18/19 define " +
+			"(§Message Parameters), and a receiver must understand every parameter its version defines.",
 	},
 }
 

@@ -60,11 +60,12 @@ func (s *Session) runUpstream(b *moqt.Broadcast, path string, w *moqt.TrackWrite
 		return nil
 	}
 	req := &message.Subscribe{RequestID: id, Namespace: ns, TrackName: w.Name()}
-	req.Params.SetSubscriberPriority(128)
 	if s.version == message.Draft14 {
-		// A field of draft-14's SUBSCRIBE; from draft-15 a parameter whose
-		// absence means 1, left out because some peers (MediaMTX 1.20)
-		// close the session on parameters they do not know.
+		// Fields of draft-14's SUBSCRIBE. From draft-15 they are parameters
+		// whose absence means these values (priority 128, forward 1), left
+		// out because some peers (MediaMTX 1.20) close the session on
+		// parameters they do not know.
+		req.Params.SetSubscriberPriority(128)
 		req.Params.SetForward(true)
 	}
 	if err := req.Params.SetFilter(message.Filter{Kind: message.FilterNextObject}, s.version); err != nil {
