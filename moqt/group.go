@@ -17,7 +17,9 @@ type Group struct {
 
 	mu     sync.Mutex
 	frames [][]byte
-	bytes  int
+	props  [][]Property // per frame; nil until a frame with properties is written
+	bytes  int          // payload
+	cost   int          // payload and properties: what the budget is charged
 	done   bool
 	err    error        // non-nil when aborted
 	budget *CacheBudget // charged for bytes while cached; nil once evicted
@@ -60,7 +62,7 @@ func (g *Group) Done() (bool, error) {
 // Reader returns a new reader positioned at the first frame.
 func (g *Group) Reader() *GroupReader { return &GroupReader{g: g} }
 
-func (g *Group) write(p []byte) error {
+func (g *Group) write(p []byte, props []Property) error {
 	g.mu.Lock()
 	if g.done {
 		g.mu.Unlock()
@@ -74,11 +76,20 @@ func (g *Group) write(p []byte) error {
 		g.mu.Unlock()
 		return ErrGroupTooLarge
 	}
+	cost := len(p)
+	if len(props) > 0 && g.props == nil {
+		g.props = make([][]Property, len(g.frames), cap(g.frames))
+	}
+	if g.props != nil {
+		g.props = append(g.props, props)
+		cost += propertiesSize(props)
+	}
 	g.frames = append(g.frames, p)
 	g.bytes += len(p)
+	g.cost += cost
 	g.wake.broadcast()
 	b := g.budget
-	over := b != nil && b.charge(len(p))
+	over := b != nil && b.charge(cost)
 	g.mu.Unlock()
 	if over {
 		b.evict() // without g.mu: eviction locks tracks and groups
@@ -93,7 +104,7 @@ func (g *Group) uncharge() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.budget != nil {
-		g.budget.release(g, g.bytes)
+		g.budget.release(g, g.cost)
 		g.budget = nil
 	}
 }
@@ -122,7 +133,13 @@ func (w *GroupWriter) Group() *Group { return w.g }
 
 // WriteFrame appends one frame. The group takes ownership of p: the caller
 // must not modify it afterwards.
-func (w *GroupWriter) WriteFrame(p []byte) error { return w.g.write(p) }
+func (w *GroupWriter) WriteFrame(p []byte) error { return w.g.write(p, nil) }
+
+// WriteFrameWithProperties appends one frame with its properties; the group
+// takes ownership of both.
+func (w *GroupWriter) WriteFrameWithProperties(p []byte, props []Property) error {
+	return w.g.write(p, props)
+}
 
 // Close finishes the group; readers see io.EOF after the last frame.
 func (w *GroupWriter) Close() error {
@@ -155,13 +172,25 @@ func (r *GroupReader) Group() *Group { return r.g }
 // io.EOF after the last frame of a finished group, or the abort error.
 // The returned slice is shared and must not be modified.
 func (r *GroupReader) ReadFrame(ctx context.Context) ([]byte, error) {
+	p, _, err := r.ReadFrameWithProperties(ctx)
+	return p, err
+}
+
+// ReadFrameWithProperties is ReadFrame that also returns the frame's
+// properties (nil when it has none). Both are shared and must not be
+// modified.
+func (r *GroupReader) ReadFrameWithProperties(ctx context.Context) ([]byte, []Property, error) {
 	for {
 		r.g.mu.Lock()
 		if r.next < len(r.g.frames) {
 			p := r.g.frames[r.next]
+			var props []Property
+			if r.g.props != nil {
+				props = r.g.props[r.next]
+			}
 			r.next++
 			r.g.mu.Unlock()
-			return p, nil
+			return p, props, nil
 		}
 		if r.g.done {
 			err := r.g.err
@@ -169,14 +198,14 @@ func (r *GroupReader) ReadFrame(ctx context.Context) ([]byte, error) {
 			if err == nil {
 				err = io.EOF
 			}
-			return nil, err
+			return nil, nil, err
 		}
 		wake := r.g.wake.wait()
 		r.g.mu.Unlock()
 		select {
 		case <-wake:
 		case <-ctx.Done():
-			return nil, context.Cause(ctx)
+			return nil, nil, context.Cause(ctx)
 		}
 	}
 }

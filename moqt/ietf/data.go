@@ -1,9 +1,11 @@
 package ietf
 
 import (
+	"bytes"
 	"errors"
 	"io"
 
+	"github.com/moq-cluster/moq-relay/moqt"
 	"github.com/moq-cluster/moq-relay/moqt/ietf/message"
 	"github.com/moq-cluster/moq-relay/moqt/wire"
 )
@@ -13,7 +15,8 @@ import (
 const publisherPriority = 128
 
 // subgroupWriter frames one group as one subgroup stream (see path.go):
-// subgroup 0 (not on the wire), the end-of-group form, no properties.
+// subgroup 0 (not on the wire), the end-of-group form, properties when the
+// group's first frame has any.
 type subgroupWriter struct {
 	v   message.Version
 	hdr message.SubgroupHeader
@@ -37,10 +40,48 @@ func newSubgroupWriter(v message.Version, alias, group uint64, whole bool) *subg
 // header appends the stream type and subgroup header.
 func (w *subgroupWriter) header(b []byte) ([]byte, error) { return w.hdr.AppendTo(b, w.v) }
 
+// withProperties makes the stream one whose objects carry properties; it
+// must be called before header.
+func (w *subgroupWriter) withProperties() {
+	w.hdr.Properties = true
+	w.st = message.NewSubgroupStream(w.hdr, w.v)
+}
+
 // object appends the fields of object id with a payload of n bytes (the
-// caller appends or writes the payload).
-func (w *subgroupWriter) object(b []byte, id uint64, n int) ([]byte, error) {
-	return w.st.AppendObject(b, &message.ObjectHeader{ID: id, Length: uint64(n), Status: message.StatusNormal})
+// caller appends or writes the payload). props are written when the stream
+// carries properties (withProperties), and dropped otherwise.
+func (w *subgroupWriter) object(b []byte, id uint64, n int, props []moqt.Property) ([]byte, error) {
+	o := message.ObjectHeader{ID: id, Length: uint64(n), Status: message.StatusNormal}
+	if w.hdr.Properties {
+		o.Properties = toParameters(props)
+	}
+	return w.st.AppendObject(b, &o)
+}
+
+// toParameters and fromParameters convert object properties between the
+// codec and the moq model (path.go: relays keep and forward them).
+func toParameters(props []moqt.Property) message.Parameters {
+	var p message.Parameters
+	for _, x := range props {
+		if x.Key%2 == 0 {
+			p.SetInt(x.Key, x.Int)
+		} else {
+			p.SetBytes(x.Key, x.Bytes)
+		}
+	}
+	return p
+}
+
+func fromParameters(p *message.Parameters) []moqt.Property {
+	all := p.All()
+	if len(all) == 0 {
+		return nil
+	}
+	out := make([]moqt.Property, len(all))
+	for i, x := range all {
+		out[i] = moqt.Property{Key: x.Key, Int: x.Int, Bytes: bytes.Clone(x.Bytes)}
+	}
+	return out
 }
 
 // errNotSubgroup marks a data stream that is not a subgroup (a FETCH
@@ -90,22 +131,22 @@ type receivedObject struct {
 	hasPayload bool   // a frame of length bytes follows
 	length     uint64 // payload bytes
 	endOfGroup bool   // END_OF_GROUP or END_OF_TRACK status: the group is complete
+	props      []moqt.Property
 }
 
 // next reads the next object's header; io.EOF at the stream's clean end.
-// Properties (extensions) are dropped; DOES_NOT_EXIST objects carry no
-// frame.
+// A frame's properties are kept; DOES_NOT_EXIST objects carry no frame.
 func (sr *subgroupReader) next(r *wire.Reader) (receivedObject, error) {
 	o, err := sr.st.ReadObject(r)
 	if err != nil {
 		return receivedObject{}, err
 	}
 	if o.Length > 0 {
-		return receivedObject{id: o.ID, hasPayload: true, length: o.Length}, nil
+		return receivedObject{id: o.ID, hasPayload: true, length: o.Length, props: fromParameters(&o.Properties)}, nil
 	}
 	switch o.Status {
 	case message.StatusNormal:
-		return receivedObject{id: o.ID, hasPayload: true}, nil // an empty frame
+		return receivedObject{id: o.ID, hasPayload: true, props: fromParameters(&o.Properties)}, nil // an empty frame
 	case message.StatusEndOfGroup, message.StatusEndOfTrack:
 		return receivedObject{id: o.ID, endOfGroup: true}, nil
 	default:
@@ -130,9 +171,10 @@ func (w *fetchWriter) header(b []byte) ([]byte, error) {
 	return h.AppendTo(b, w.v)
 }
 
-// object appends one object (subgroup 0) with its payload.
-func (w *fetchWriter) object(b []byte, group, id uint64, payload []byte) ([]byte, error) {
-	o := message.FetchObject{Group: group, ID: id, Priority: publisherPriority, Length: uint64(len(payload)), Status: message.StatusNormal}
+// object appends one object (subgroup 0) with its payload and properties.
+func (w *fetchWriter) object(b []byte, group, id uint64, payload []byte, props []moqt.Property) ([]byte, error) {
+	o := message.FetchObject{Group: group, ID: id, Priority: publisherPriority, Length: uint64(len(payload)), Status: message.StatusNormal,
+		Properties: toParameters(props)}
 	b, err := w.st.AppendObject(b, &o)
 	if err != nil {
 		return b, err

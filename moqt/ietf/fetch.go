@@ -192,13 +192,14 @@ func (s *Session) serveFetch(q request, m *message.Fetch) error {
 			r := p.g.Reader()
 			for id := 0; id < p.end && err == nil; id++ {
 				var frame []byte
-				if frame, err = r.ReadFrame(ctx); err != nil {
+				var props []moqt.Property
+				if frame, props, err = r.ReadFrameWithProperties(ctx); err != nil {
 					break
 				}
 				if id < p.from {
 					continue
 				}
-				if buf, err = w.object(buf, p.g.Sequence(), uint64(id), frame); err != nil {
+				if buf, err = w.object(buf, p.g.Sequence(), uint64(id), frame, props); err != nil {
 					break
 				}
 				if _, err = str.Write(buf); err != nil {

@@ -32,8 +32,13 @@ import (
 // starts at object 0 (and, from draft-18, says it starts at the subgroup's
 // first object): a group joined in the middle would pass for a whole one,
 // since moq frames have no ids, so it is dropped, as @moq/net drops it.
-// Its objects are then frames in stream order: gaps in object ids, object
-// extensions (properties) and the subgroup id are not kept; objects with a
+// Its objects are then frames in stream order: gaps in object ids and the
+// subgroup id are not kept. Object properties (extension headers, e.g. a LOC
+// capture timestamp) are kept with their frame (moqt.Property), cached, and
+// written again to moq-transport subscribers of any draft and to FETCH
+// answers, as the drafts require of relays; a group's stream carries
+// properties when its first frame has any. moq-lite has none, so its
+// subscribers get the frames without them. Objects with a
 // status instead of a payload (END_OF_GROUP, END_OF_TRACK, DOES_NOT_EXIST)
 // carry no frame, and a zero-length NORMAL object is an empty frame. A
 // second subgroup stream of a group already received is refused

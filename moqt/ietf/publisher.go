@@ -532,14 +532,29 @@ func (sub *served) write(gs *groupSend) {
 		until, hasUntil = sub.until, true
 	}
 	w := newSubgroupWriter(s.version, sub.id, gs.seq, first == 0)
-	buf, err := w.header(make([]byte, 0, 64))
-	if err != nil {
-		gs.drop(message.ResetInternalError)
-		return
+	buf := make([]byte, 0, 64)
+	headed := false
+	// header goes out with the first object, whose properties decide the
+	// stream's header type: a group published with properties (LOC
+	// timestamps) has them on its first frame.
+	header := func(props []moqt.Property) bool {
+		if headed {
+			return true
+		}
+		headed = true
+		if len(props) > 0 {
+			w.withProperties()
+		}
+		var err error
+		if buf, err = w.header(buf); err != nil {
+			gs.drop(message.ResetInternalError)
+			return false
+		}
+		return true
 	}
 	var id uint64
 	for {
-		frame, err := gs.g.ReadFrame(gs.ctx)
+		frame, props, err := gs.g.ReadFrameWithProperties(gs.ctx)
 		if err == io.EOF || (hasUntil && id >= until) {
 			break
 		}
@@ -551,7 +566,10 @@ func (sub *served) write(gs *groupSend) {
 			id++
 			continue
 		}
-		if buf, err = w.object(buf, id, len(frame)); err != nil {
+		if !header(props) {
+			return
+		}
+		if buf, err = w.object(buf, id, len(frame), props); err != nil {
 			gs.drop(message.ResetInternalError)
 			return
 		}
@@ -577,6 +595,9 @@ func (sub *served) write(gs *groupSend) {
 		}
 		id++
 		s.cfg.Counters.FrameOut()
+	}
+	if !header(nil) {
+		return
 	}
 	if len(buf) > 0 {
 		if _, err := str.Write(buf); err != nil {

@@ -404,7 +404,7 @@ func (s *Session) recvData(str transport.ReceiveStream) error {
 				}
 				return nil
 			}
-			if err := gw.WriteFrame(payload); err != nil {
+			if err := gw.WriteFrameWithProperties(payload, obj.props); err != nil {
 				gw.Abort(err)
 				str.CancelRead(uint32(message.ResetCancelled))
 				return nil
