@@ -255,10 +255,10 @@ var pullGaps = []knownGap{
 	{
 		drafts:   []int{17, 18, 19},
 		evidence: regexp.MustCompile(`timestamp property is required`),
-		side:     "moq-relay",
-		cause: "MediaMTX needs the LOC timestamp object property (type 0x06) on every object; moq-relay does not keep " +
-			"object properties (moqt/ietf/path.go), while draft-18 §Properties says a relay MUST forward and cache " +
-			"properties it does not support.",
+		side:     "this test's publisher",
+		cause: "MediaMTX needs the LOC timestamp object property (type 0x06) on every object. moq-relay forwards object " +
+			"properties (moqt/ietf/path.go), but this test publishes over moq-lite, which has none; publishing over " +
+			"moqt-18 with WriteFrameWithProperties would carry them (not reached: MediaMTX stops earlier).",
 	},
 }
 
