@@ -270,9 +270,22 @@ func requestError(v message.Version, code uint64, reason string) error {
 func peerError(err error) error {
 	var se *transport.StreamError
 	if errors.As(err, &se) {
-		return &wire.Error{Code: wire.Code(se.Code), Reason: "reset by peer"}
+		return &wire.Error{Code: resetCode(uint64(se.Code)), Reason: fmt.Sprintf("reset by peer (the draft's code 0x%x)", se.Code)}
 	}
 	return err
+}
+
+// resetCode maps the drafts' data stream reset codes to moqt's, so a group
+// the peer reset ends with the code moq-lite readers know.
+func resetCode(c uint64) wire.Code {
+	switch c {
+	case message.ResetDeliveryTimeout:
+		return wire.CodeOld // given up as too late, as moq-lite's "old"
+	case message.ResetCancelled, message.ResetSessionClosed:
+		return wire.CodeCancel
+	default:
+		return wire.CodeTransport
+	}
 }
 
 // aliasWait bounds how long a data stream waits for its subscription's
