@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/moq-cluster/moq-relay/moqt"
+	_ "github.com/moq-cluster/moq-relay/moqt/ietf" // register moq-transport, as the binaries do
 	_ "github.com/moq-cluster/moq-relay/moqt/lite" // register moq-lite
 	"github.com/moq-cluster/moq-relay/relay"
 	"github.com/moq-cluster/moq-relay/transport"
