@@ -347,3 +347,35 @@ func TestMoveOntoViewersNode(t *testing.T) {
 		}
 	}
 }
+
+// Peer links negotiate their MoQ protocol like any client: a leaf that
+// offers only moq-transport draft-18 for the links it dials pulls a
+// broadcast from another leaf over one, and its subscriber gets every group.
+func TestPeerLinkInMoQTransport(t *testing.T) {
+	root := startNode(t, nodeOptions{ID: "root"})
+	a := startNode(t, nodeOptions{ID: "a", Roots: []*node{root}})
+	b := startNode(t, nodeOptions{ID: "b", Roots: []*node{root}, PeerProtocols: []string{"moqt-18"}})
+	registered(t, root, a, b)
+	pub := publish(t, a, "clock", "seconds")
+	inDirectory(t, root, 1)
+	sub := b.Connect(t, b.QUICURL(""), moqt.SessionConfig{})
+	r := subscribe(t, b, sub, "clock", "seconds")
+	waitFor(t, 5*time.Second, "pulled", func() bool { return pub.track.Track().Readers() == 1 })
+	links := b.Cluster.Status().PeerLinks
+	if len(links) != 1 || links[0].Node != "a" || links[0].Version != "moq-transport draft-18" {
+		t.Fatalf("b's peer links %+v, want one open to a in moq-transport draft-18", links)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for i := range 5 {
+		pub.writeGroup(t, i)
+		f, err := nextFrame(ctx, r)
+		if err != nil {
+			t.Fatalf("group %d over the draft-18 peer link: %v", i, err)
+		}
+		if want := fmt.Sprint(i); f != want {
+			t.Fatalf("group %d: frame %q, want %q", i, f, want)
+		}
+	}
+	t.Logf("5 groups from a to b's subscriber over a %s peer link", links[0].Version)
+}

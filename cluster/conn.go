@@ -16,7 +16,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/moq-cluster/moq-relay/cluster/proto"
-	"github.com/moq-cluster/moq-relay/moqt"
 	"github.com/moq-cluster/moq-relay/moqt/wire"
 	"github.com/moq-cluster/moq-relay/transport"
 )
@@ -115,8 +114,8 @@ func (d *dialer) handshake(ctx context.Context, conn transport.Session, purpose 
 	defer stop()
 	hello := d.hello
 	hello.Version, hello.Purpose = proto.Version, purpose
-	if purpose == proto.PurposePeer {
-		hello.Protocols = moqt.Protocols()
+	if purpose != proto.PurposePeer {
+		hello.Protocols = nil
 	}
 	if _, err := str.Write(proto.Append(nil, hello)); err != nil {
 		return nil, nil, none, refusal(conn, err)

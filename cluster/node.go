@@ -70,6 +70,10 @@ type Options struct {
 	MaxLatency time.Duration
 	// HopID names this node in moq-lite-04 hop lists on peer links.
 	HopID uint64
+	// PeerProtocols are the MoQ protocols this node offers, in order, for
+	// the peer links it dials (default: every registered one, moq-lite
+	// first); the node dialed picks the first it speaks.
+	PeerProtocols []string
 
 	HeartbeatInterval time.Duration
 	SuspectThreshold  int
@@ -209,7 +213,7 @@ func New(opts Options) (*Node, error) {
 		incarnation: incarnation,
 		dialer: &dialer{hello: hello, handshakeTimeout: opts.EstablishTimeout, rootCAs: opts.RootCAs, cert: opts.ClientCert,
 			counters: opts.Listener.Counters()},
-		peerDialer: &dialer{hello: hello, handshakeTimeout: opts.EstablishTimeout,
+		peerDialer: &dialer{hello: peerHello(hello, opts.PeerProtocols), handshakeTimeout: opts.EstablishTimeout,
 			idleTimeout: 3 * opts.HealthCheckInterval, rootCAs: opts.RootCAs, cert: opts.ClientCert, counters: opts.Listener.Counters()},
 		nodeHosts: hosts,
 		local:     make(map[string]bool),
@@ -420,6 +424,16 @@ func (n *Node) serveConn(ctx context.Context, qc *quic.Conn) {
 }
 
 var errShuttingDown = errors.New("node shutting down")
+
+// peerHello is the Hello of peer links: hello offering protocols, or every
+// registered MoQ protocol.
+func peerHello(hello proto.Hello, protocols []string) proto.Hello {
+	if len(protocols) == 0 {
+		protocols = moqt.Protocols()
+	}
+	hello.Protocols = protocols
+	return hello
+}
 
 // track counts an accepted cluster connection against Limits.MaxConnections
 // and MaxConnectionsPerIP.

@@ -273,7 +273,8 @@ type linkStatus struct {
 	URL         string `json:"url"`
 	Incarnation uint64 `json:"incarnation"`
 	Users       int    `json:"users"`
-	State       string `json:"state"` // opening | open | failed
+	State       string `json:"state"`             // opening | open | failed
+	Version     string `json:"version,omitempty"` // the MoQ version the open link runs
 }
 
 func (p *peerPool) status() []linkStatus {
@@ -281,16 +282,18 @@ func (p *peerPool) status() []linkStatus {
 	defer p.mu.Unlock()
 	out := make([]linkStatus, 0, len(p.links))
 	for _, l := range p.links {
-		state := "open"
+		state, version := "open", ""
 		select {
 		case <-l.ready:
 			if l.err != nil {
 				state = "failed"
+			} else if l.sess != nil {
+				version = l.sess.Version()
 			}
 		default:
 			state = "opening"
 		}
-		out = append(out, linkStatus{Node: l.id, URL: l.url, Incarnation: l.incarnationNow(), Users: l.refs, State: state})
+		out = append(out, linkStatus{Node: l.id, URL: l.url, Incarnation: l.incarnationNow(), Users: l.refs, State: state, Version: version})
 	}
 	return out
 }

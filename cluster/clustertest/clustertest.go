@@ -55,6 +55,8 @@ type Options struct {
 	// NoURL starts a root that advertises no URL, so it is not a member of
 	// its own directory (nothing can be pulled from it or allocated to it).
 	NoURL bool
+	// PeerProtocols as in cluster.Options.
+	PeerProtocols []string
 	// Routing, Allocation and Load as in cluster.Options.
 	Routing    cluster.Routing
 	Allocation cluster.Allocation
@@ -128,6 +130,7 @@ func Start(t testing.TB, o Options) *Node {
 		NodeHosts:         o.NodeHosts,
 		Insecure:          o.Insecure,
 		Limits:            o.Limits,
+		PeerProtocols:     o.PeerProtocols,
 		Routing:           o.Routing,
 		Allocation:        o.Allocation,
 		Load:              o.Load,
