@@ -115,64 +115,11 @@ func (s *Session) drainUntilEnd(str transport.Stream, r *wire.Reader) error {
 	return err
 }
 
-// served is one subscription the peer made to us.
+// served is one subscription the peer made to us; d sends its groups.
 type served struct {
-	s      *Session
-	id     uint64
-	str    transport.Stream
-	reader *moqt.TrackReader
-
-	mu         sync.Mutex
-	priority   uint8
-	ordered    bool
-	maxLatency time.Duration
-	inflight   []*groupSend // arrival order
-	order      turnChain    // group streams open in arrival order
-	wg         sync.WaitGroup
-}
-
-// groupSend is one group being written to its own unidirectional stream.
-type groupSend struct {
-	seq     uint64
-	arrived time.Time
-	g       *moqt.GroupReader
-	ctx     context.Context
-	cancel  context.CancelFunc
-	turn    *turn
-
-	mu      sync.Mutex
-	str     transport.SendStream
-	dropped bool
-	// The priority last given to str, so that ranking the in-flight groups
-	// again (at every group's start and end) only tells the stream of a change.
-	urgency int8
-	lead    bool
-	ranked  bool
-}
-
-// setPriority gives str its place unless it already has it; gs.mu held.
-func (gs *groupSend) setPriority(urgency int8, lead bool) {
-	if gs.str == nil || gs.ranked && gs.urgency == urgency && gs.lead == lead {
-		return
-	}
-	gs.str.SetPriority(urgency, lead)
-	gs.urgency, gs.lead, gs.ranked = urgency, lead, true
-}
-
-// drop abandons the group: its stream is reset with code. It reports
-// whether this call dropped it (false: it already was).
-func (gs *groupSend) drop(code wire.Code) bool {
-	gs.mu.Lock()
-	defer gs.mu.Unlock()
-	if gs.dropped {
-		return false
-	}
-	gs.dropped = true
-	gs.cancel()
-	if gs.str != nil {
-		gs.str.CancelWrite(uint32(code))
-	}
-	return true
+	s  *Session
+	id uint64
+	d  *moqt.Delivery
 }
 
 func (s *Session) serveSubscribe(str transport.Stream, r *wire.Reader) error {
@@ -219,11 +166,22 @@ func (s *Session) serveSubscribe(str transport.Stream, r *wire.Reader) error {
 		resetStream(str, code)
 		return nil
 	}
-	sub := &served{s: s, id: req.ID, str: str, reader: reader, priority: req.Priority, ordered: req.Ordered, maxLatency: time.Duration(req.MaxLatencyMs) * time.Millisecond}
+	sub := &served{s: s, id: req.ID}
+	// A group given up has its stream reset with CodeOld, which is how the
+	// subscriber learns of the gap. (SUBSCRIBE_DROP is not sent: writing on
+	// the subscribe stream could block behind a subscriber that stopped
+	// reading, and moq-lite-03/04 clients do not read it.)
+	sub.d = moqt.NewDelivery(reader, s.tasks, moqt.DeliverySettings{
+		Priority: req.Priority, OldestFirst: req.Ordered, MaxLatency: time.Duration(req.MaxLatencyMs) * time.Millisecond,
+	}, moqt.DeliveryConfig{
+		MaxLatency: s.cfg.MaxLatency, MaxInFlightGroups: s.cfg.MaxInFlightGroups, MaxInFlightBytes: s.cfg.MaxInFlightBytes,
+		GiveUpCode: uint32(wire.CodeOld), CancelCode: uint32(wire.CodeCancel),
+		Band: s.priority.band, Open: s.conn.OpenUniStream, Write: sub.write, Counters: s.cfg.Counters,
+	})
 	s.cfg.Counters.SubscriptionServed(1)
 	defer s.cfg.Counters.SubscriptionServed(-1)
 	s.priority.add(req.Priority)
-	defer func() { s.priority.remove(sub.currentPriority()) }()
+	defer func() { s.priority.remove(sub.d.Settings().Priority) }()
 	defer reader.Close()
 
 	start := req.StartGroup
@@ -244,20 +202,12 @@ func (s *Session) serveSubscribe(str transport.Stream, r *wire.Reader) error {
 
 	ctx, cancel := context.WithCancel(s.ctx)
 	defer cancel()
-	// However the subscription ends early, in-flight group streams are reset
-	// so writers blocked on a stalled peer return.
-	stop := context.AfterFunc(ctx, func() { sub.dropAll(wire.CodeCancel) })
-	defer stop()
 	s.spawn("subscribe-updates", func() error {
 		defer cancel() // the peer finishing its side ends the subscription
 		return sub.readUpdates(r)
 	})
 
-	err = sub.run(ctx)
-	if err != nil {
-		sub.dropAll(wire.CodeCancel)
-	}
-	sub.wg.Wait()
+	err = sub.d.Serve(ctx)
 	switch {
 	case err == nil:
 		_ = str.Close() // every group accounted for
@@ -286,8 +236,8 @@ func (s *Session) subscribeLocal(path string, req message.Subscribe) (*moqt.Trac
 			return nil, err
 		}
 	}
-	// Forwarding: run never waits on the peer, and admit gives groups up by
-	// age, so the cache's count bound must not take them first in a burst.
+	// Forwarding: the Delivery never waits on the peer, and gives groups up
+	// by age, so the cache's count bound must not take them first in a burst.
 	return b.Subscribe(req.Track, moqt.ReaderOptions{Start: boundPtr(req.StartGroup), End: boundPtr(req.EndGroup), Forwarding: true})
 }
 
@@ -299,191 +249,40 @@ func boundPtr(g message.GroupBound) *uint64 {
 	return nil
 }
 
-// run forwards groups until the track ends (nil), the context ends, or the
-// track is aborted (its error).
-func (sub *served) run(ctx context.Context) error {
-	for {
-		g, err := sub.reader.NextGroup(ctx)
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		gs := sub.admit(ctx, g)
-		sub.wg.Add(1)
-		if !sub.s.spawn("group-send", func() error {
-			defer sub.wg.Done()
-			sub.write(gs)
-			return nil
-		}) {
-			sub.wg.Done()
-			return ctx.Err()
-		}
-	}
-}
-
-// admit registers a new group and gives up the groups that are now too old
-// to matter, so a subscriber that stops reading costs bounded streams and
-// memory and never holds back the track, while loss or a short stall only
-// delays the rest.
-//
-// A group's age runs from when it reached this subscription, which for a
-// running subscription is when it arrived at this node (the reader loop
-// never waits on the peer); a group is only given up once a newer one
-// arrives. The newest group is never given up. Older ones go when they are
-// older than the latency budget (the subscriber's max latency, else
-// SessionConfig.MaxLatency) or, as backstops, when more groups or bytes are
-// in flight than MaxInFlightGroups / MaxInFlightBytes allow.
-func (sub *served) admit(ctx context.Context, g *moqt.GroupReader) *groupSend {
-	gctx, cancel := context.WithCancel(ctx)
-	gs := &groupSend{seq: g.Sequence(), arrived: time.Now(), g: g, ctx: gctx, cancel: cancel}
-	sub.mu.Lock()
-	defer sub.mu.Unlock()
-	gs.turn = sub.order.next()
-	sub.inflight = append(sub.inflight, gs)
-	cfg := &sub.s.cfg
-	budget := sub.maxLatency
-	if budget <= 0 {
-		budget = cfg.MaxLatency
-	}
-	for len(sub.inflight) > 1 && gs.arrived.Sub(sub.inflight[0].arrived) > budget {
-		sub.dropLocked(sub.inflight[0])
-	}
-	for len(sub.inflight) > cfg.MaxInFlightGroups {
-		sub.dropLocked(sub.inflight[0])
-	}
-	var bytes int64
-	for _, f := range sub.inflight {
-		bytes += int64(f.g.Group().Bytes())
-	}
-	for len(sub.inflight) > 1 && bytes > cfg.MaxInFlightBytes {
-		bytes -= int64(sub.inflight[0].g.Group().Bytes())
-		sub.dropLocked(sub.inflight[0])
-	}
-	sub.reprioritizeLocked()
-	return gs
-}
-
-// dropLocked abandons a group: its stream is reset with CodeOld, which is
-// how the subscriber learns of the gap. (SUBSCRIBE_DROP is not sent: writing
-// on the subscribe stream could block behind a subscriber that stopped
-// reading, and moq-lite-03/04 clients do not read it.)
-func (sub *served) dropLocked(gs *groupSend) {
-	if gs.drop(wire.CodeOld) {
-		sub.s.cfg.Counters.GroupDropped()
-	}
-	sub.removeLocked(gs)
-}
-
-func (sub *served) removeLocked(gs *groupSend) {
-	if i := slices.Index(sub.inflight, gs); i >= 0 {
-		sub.inflight = slices.Delete(sub.inflight, i, i+1)
-	}
-}
-
-func (sub *served) dropAll(code wire.Code) {
-	sub.mu.Lock()
-	defer sub.mu.Unlock()
-	for _, gs := range sub.inflight {
-		gs.drop(code)
-	}
-	sub.inflight = nil
-}
-
-func (sub *served) currentPriority() uint8 {
-	sub.mu.Lock()
-	defer sub.mu.Unlock()
-	return sub.priority
-}
-
-// reprioritizeLocked ranks the in-flight group streams: the group the
-// subscriber wants next (newest, or oldest when ordered) goes in the
-// subscription's urgency band, the rest just below it.
-func (sub *served) reprioritizeLocked() {
-	if len(sub.inflight) == 0 {
-		return
-	}
-	lead := sub.inflight[len(sub.inflight)-1]
-	for _, gs := range sub.inflight {
-		if sub.ordered && gs.seq < lead.seq || !sub.ordered && gs.seq > lead.seq {
-			lead = gs
-		}
-	}
-	band := sub.s.priority.band(sub.priority)
-	for _, gs := range sub.inflight {
-		gs.mu.Lock()
-		if gs == lead {
-			gs.setPriority(band*2, true)
-		} else {
-			gs.setPriority(band*2+1, false)
-		}
-		gs.mu.Unlock()
-	}
-}
-
-// write sends one group on a new unidirectional stream.
-func (sub *served) write(gs *groupSend) {
+// write sends one group on its unidirectional stream (moqt.Delivery opened
+// it in the group's turn).
+func (sub *served) write(gs *moqt.GroupSend, str transport.SendStream) {
 	s := sub.s
-	defer func() {
-		sub.mu.Lock()
-		sub.removeLocked(gs)
-		sub.reprioritizeLocked()
-		sub.mu.Unlock()
-		gs.cancel()
-	}()
-	// Streams are opened, and their headers queued, in group order: a
-	// receiver that handles streams as their first bytes arrive (browsers
-	// over WebTransport) then sees groups in order even when this node is
-	// too busy to run the group goroutines in order. A dropped predecessor
-	// releases its turn at once.
-	defer gs.turn.done()
-	gs.turn.wait(gs.ctx.Done(), 0)
-	str, err := s.conn.OpenUniStream(gs.ctx)
-	if err != nil {
-		return
-	}
-	gs.mu.Lock()
-	if gs.dropped {
-		gs.mu.Unlock()
-		str.CancelWrite(uint32(wire.CodeOld))
-		return
-	}
-	gs.str = str
-	gs.mu.Unlock()
-	sub.mu.Lock()
-	sub.reprioritizeLocked()
-	sub.mu.Unlock()
-
+	seq, g, gctx := gs.Sequence(), gs.Reader(), gs.Context()
 	bp := writeBufs.Get().(*[]byte)
 	defer func() { *bp = (*bp)[:0]; writeBufs.Put(bp) }()
 	buf := message.AppendUniStreamType(*bp, message.UniStreamGroup)
 	defer func() { *bp = buf }() // keep what it grew to
-	hdr := message.GroupHeader{SubscribeID: sub.id, Sequence: gs.seq}
+	hdr := message.GroupHeader{SubscribeID: sub.id, Sequence: seq}
 	buf = hdr.AppendTo(buf, s.version)
 	// The header, and the first frame when it is already here, are written
 	// before the next group's stream may open: receivers that read groups
 	// concurrently (the JS clients) then see group n's first frame before
 	// group n+1's, even when this node runs the group goroutines late.
-	frame, err := gs.g.ReadFrame(doneContext)
+	frame, err := g.ReadFrame(doneContext)
 	first := true
 	for {
-		if errors.Is(err, context.Canceled) && first && ctxAlive(gs.ctx) {
+		if errors.Is(err, context.Canceled) && first && ctxAlive(gctx) {
 			// The first frame is not here yet: let the next group go.
 			if _, err := str.Write(buf); err != nil {
-				gs.drop(wire.CodeCancel)
+				gs.Drop(uint32(wire.CodeCancel))
 				return
 			}
 			buf = buf[:0]
-			gs.turn.done()
-			frame, err = gs.g.ReadFrame(gs.ctx)
+			gs.Release()
+			frame, err = g.ReadFrame(gctx)
 		}
 		first = false
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			gs.drop(wire.CodeOf(err, wire.CodeCancel))
+			gs.Drop(uint32(wire.CodeOf(err, wire.CodeCancel)))
 			return
 		}
 		buf = message.AppendFrameHeader(buf, uint64(len(frame)))
@@ -496,23 +295,23 @@ func (sub *served) write(gs *groupSend) {
 			frame = nil
 		}
 		if _, err := str.Write(buf); err != nil {
-			gs.drop(wire.CodeCancel)
+			gs.Drop(uint32(wire.CodeCancel))
 			return
 		}
 		buf = buf[:0]
 		if frame != nil {
 			if _, err := str.Write(frame); err != nil {
-				gs.drop(wire.CodeCancel)
+				gs.Drop(uint32(wire.CodeCancel))
 				return
 			}
 		}
-		gs.turn.done()
+		gs.Release()
 		s.cfg.Counters.FrameOut()
-		frame, err = gs.g.ReadFrame(gs.ctx)
+		frame, err = g.ReadFrame(gctx)
 	}
 	if len(buf) > 0 {
 		if _, err := str.Write(buf); err != nil {
-			gs.drop(wire.CodeCancel)
+			gs.Drop(uint32(wire.CodeCancel))
 			return
 		}
 	}
@@ -554,13 +353,12 @@ func (sub *served) readUpdates(r *wire.Reader) error {
 			}
 			return nil // reset or session end
 		}
-		sub.mu.Lock()
-		sub.s.priority.remove(sub.priority)
-		sub.priority, sub.ordered = u.Priority, u.Ordered
-		sub.maxLatency = time.Duration(u.MaxLatencyMs) * time.Millisecond
-		sub.s.priority.add(sub.priority)
-		sub.reprioritizeLocked()
-		sub.mu.Unlock()
+		sub.d.Update(func(st *moqt.DeliverySettings) {
+			sub.s.priority.remove(st.Priority)
+			st.Priority, st.OldestFirst = u.Priority, u.Ordered
+			st.MaxLatency = time.Duration(u.MaxLatencyMs) * time.Millisecond
+			sub.s.priority.add(st.Priority)
+		})
 	}
 }
 
