@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
-	"slices"
 	"sync"
-	"time"
 
 	"go.uber.org/zap"
 
@@ -96,12 +94,11 @@ func largestOf(t *moqt.Track) (message.Location, bool) {
 
 // served is one subscription the peer made to us.
 type served struct {
-	s      *Session
-	id     uint64 // request id, also the track alias
-	q      request
-	reader *moqt.TrackReader
-	path   string
-	track  string
+	s     *Session
+	id    uint64 // request id, also the track alias
+	q     request
+	path  string
+	track string
 
 	// skip is the first object sent of group skipGroup (an absolute start
 	// inside a group); until bounds the objects of the end group.
@@ -117,43 +114,10 @@ type served struct {
 	hasJoining bool
 	firstGroup uint64
 
-	mu       sync.Mutex
-	priority uint8
-	forward  bool
-	inflight []*groupSend // arrival order
-	order    turnChain    // group streams open in arrival order
-	streams  uint64       // data streams opened
-	wg       sync.WaitGroup
-}
-
-// groupSend is one group being written to its own unidirectional stream.
-type groupSend struct {
-	seq     uint64
-	arrived time.Time
-	g       *moqt.GroupReader
-	ctx     context.Context
-	cancel  context.CancelFunc
-	turn    *turn
+	d *moqt.Delivery // sends the groups
 
 	mu      sync.Mutex
-	str     transport.SendStream
-	dropped bool
-}
-
-// drop abandons the group: its stream is reset with code. It reports
-// whether this call dropped it.
-func (gs *groupSend) drop(code uint64) bool {
-	gs.mu.Lock()
-	defer gs.mu.Unlock()
-	if gs.dropped {
-		return false
-	}
-	gs.dropped = true
-	gs.cancel()
-	if gs.str != nil {
-		gs.str.CancelWrite(uint32(code))
-	}
-	return true
+	forward bool // FORWARD: false while the subscriber wants no objects
 }
 
 // serveSubscribe answers SUBSCRIBE from the track in our origin and sends
@@ -209,9 +173,10 @@ func (s *Session) serveSubscribe(q request, m *message.Subscribe) error {
 		return nil
 	}
 
-	sub := &served{s: s, id: m.RequestID, q: q, path: path, track: m.TrackName, priority: 128, forward: true}
+	sub := &served{s: s, id: m.RequestID, q: q, path: path, track: m.TrackName, forward: true}
+	priority := uint8(128)
 	if p, ok := m.Params.SubscriberPriority(); ok {
-		sub.priority = p
+		priority = p
 	}
 	if f, ok := m.Params.Forward(); ok {
 		sub.forward = f
@@ -254,7 +219,16 @@ func (s *Session) serveSubscribe(q request, m *message.Subscribe) error {
 		return nil
 	}
 	defer reader.Close()
-	sub.reader = reader
+	// As moq-lite does, with the latency budget SessionConfig.MaxLatency (the
+	// IETF drafts' DELIVERY_TIMEOUT is not used to widen it); a group given
+	// up has its stream reset with DELIVERY_TIMEOUT. Streams rank within the
+	// subscriber priority's urgency (the drafts' lower number, higher
+	// priority), the newest group first.
+	sub.d = moqt.NewDelivery(reader, s.tasks, moqt.DeliverySettings{Priority: priority}, moqt.DeliveryConfig{
+		MaxLatency: s.cfg.MaxLatency, MaxInFlightGroups: s.cfg.MaxInFlightGroups, MaxInFlightBytes: s.cfg.MaxInFlightBytes,
+		GiveUpCode: uint32(message.ResetDeliveryTimeout), CancelCode: uint32(message.ResetCancelled),
+		Band: priorityBand, Skip: sub.paused, Open: s.conn.OpenUniStream, Write: sub.write, Counters: s.cfg.Counters,
+	})
 
 	ok2 := message.SubscribeOK{RequestID: m.RequestID, TrackAlias: m.RequestID}
 	if v == message.Draft14 {
@@ -286,10 +260,6 @@ func (s *Session) serveSubscribe(q request, m *message.Subscribe) error {
 
 	ctx, cancel := context.WithCancel(s.ctx)
 	defer cancel()
-	// However the subscription ends early, in-flight group streams are reset
-	// so writers blocked on a stalled peer return.
-	stop := context.AfterFunc(ctx, func() { sub.dropAll(message.ResetCancelled) })
-	defer stop()
 	cancelled := make(chan struct{})
 	if !s.spawn("subscribe-updates", func() error {
 		defer close(cancelled)
@@ -309,11 +279,7 @@ func (s *Session) serveSubscribe(q request, m *message.Subscribe) error {
 		}
 	}()
 
-	err = sub.run(ctx)
-	if err != nil {
-		sub.dropAll(message.ResetCancelled)
-	}
-	sub.wg.Wait()
+	err = sub.d.Serve(ctx)
 	if ctx.Err() != nil {
 		// Cancelled by the peer (or the session ended): nothing more to say.
 		q.Cancel(message.ResetCancelled)
@@ -327,9 +293,7 @@ func (s *Session) serveSubscribe(q request, m *message.Subscribe) error {
 	case opts.End != nil:
 		done.Code, done.Reason = message.DoneSubscriptionEnded, "end of range"
 	}
-	sub.mu.Lock()
-	done.StreamCount = sub.streams
-	sub.mu.Unlock()
+	done.StreamCount = sub.d.Streams()
 	if werr := q.Write(&done); werr != nil {
 		q.Cancel(message.ResetCancelled)
 	} else {
@@ -363,15 +327,14 @@ func (sub *served) readUpdates(ctx context.Context) error {
 				return err
 			}
 		}
-		sub.mu.Lock()
-		if p, ok := u.Params.SubscriberPriority(); ok {
-			sub.priority = p
-		}
 		if f, ok := u.Params.Forward(); ok {
+			sub.mu.Lock()
 			sub.forward = f
+			sub.mu.Unlock()
 		}
-		sub.reprioritizeLocked()
-		sub.mu.Unlock()
+		if p, ok := u.Params.SubscriberPriority(); ok {
+			sub.d.Update(func(st *moqt.DeliverySettings) { st.Priority = p })
+		}
 		if s.version >= message.Draft15 {
 			if err := sub.q.Write(&message.RequestOK{RequestID: u.RequestID}); err != nil {
 				return nil
@@ -380,158 +343,32 @@ func (sub *served) readUpdates(ctx context.Context) error {
 	}
 }
 
-// run forwards groups until the track ends (nil), the context ends, or the
-// track is aborted (its error).
-func (sub *served) run(ctx context.Context) error {
-	for {
-		g, err := sub.reader.NextGroup(ctx)
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		sub.mu.Lock()
-		forward := sub.forward
-		sub.mu.Unlock()
-		if !forward {
-			continue // FORWARD 0: the subscriber wants no objects for now
-		}
-		gs := sub.admit(ctx, g)
-		sub.wg.Add(1)
-		if !sub.s.spawn("group-send", func() error {
-			defer sub.wg.Done()
-			sub.write(gs)
-			return nil
-		}) {
-			sub.wg.Done()
-			return ctx.Err()
-		}
-	}
-}
-
-// admit registers a new group and gives up the groups that are now too old
-// to matter, as moq-lite does: older than SessionConfig.MaxLatency (the IETF
-// drafts' DELIVERY_TIMEOUT is not used to widen it), or beyond the in-flight
-// count and byte backstops. The newest group is never given up; a group
-// given up has its stream reset with DELIVERY_TIMEOUT.
-func (sub *served) admit(ctx context.Context, g *moqt.GroupReader) *groupSend {
-	gctx, cancel := context.WithCancel(ctx)
-	gs := &groupSend{seq: g.Sequence(), arrived: time.Now(), g: g, ctx: gctx, cancel: cancel}
+// paused reports FORWARD 0: the subscriber wants no objects for now, so
+// the groups arriving meanwhile are passed over.
+func (sub *served) paused() bool {
 	sub.mu.Lock()
 	defer sub.mu.Unlock()
-	gs.turn = sub.order.next()
-	sub.inflight = append(sub.inflight, gs)
-	cfg := &sub.s.cfg
-	for len(sub.inflight) > 1 && gs.arrived.Sub(sub.inflight[0].arrived) > cfg.MaxLatency {
-		sub.dropLocked(sub.inflight[0])
-	}
-	for len(sub.inflight) > cfg.MaxInFlightGroups {
-		sub.dropLocked(sub.inflight[0])
-	}
-	var bytes int64
-	for _, f := range sub.inflight {
-		bytes += int64(f.g.Group().Bytes())
-	}
-	for len(sub.inflight) > 1 && bytes > cfg.MaxInFlightBytes {
-		bytes -= int64(sub.inflight[0].g.Group().Bytes())
-		sub.dropLocked(sub.inflight[0])
-	}
-	sub.reprioritizeLocked()
-	return gs
+	return !sub.forward
 }
 
-func (sub *served) dropLocked(gs *groupSend) {
-	if gs.drop(message.ResetDeliveryTimeout) {
-		sub.s.cfg.Counters.GroupDropped()
-	}
-	if i := slices.Index(sub.inflight, gs); i >= 0 {
-		sub.inflight = slices.Delete(sub.inflight, i, i+1)
-	}
-}
+// priorityBand maps a subscriber priority onto one of four urgency bands.
+func priorityBand(p uint8) int8 { return int8(p / 64) }
 
-func (sub *served) dropAll(code uint64) {
-	sub.mu.Lock()
-	defer sub.mu.Unlock()
-	for _, gs := range sub.inflight {
-		gs.drop(code)
-	}
-	sub.inflight = nil
-}
-
-// reprioritizeLocked ranks the in-flight group streams: the newest group
-// first, the rest just below it, all within the subscriber priority's
-// urgency (the drafts' lower number, higher priority).
-func (sub *served) reprioritizeLocked() {
-	if len(sub.inflight) == 0 {
-		return
-	}
-	lead := sub.inflight[len(sub.inflight)-1]
-	for _, gs := range sub.inflight {
-		if gs.seq > lead.seq {
-			lead = gs
-		}
-	}
-	band := int8(sub.priority / 64) // 0..3
-	for _, gs := range sub.inflight {
-		gs.mu.Lock()
-		if gs.str != nil {
-			if gs == lead {
-				gs.str.SetPriority(band*2, true)
-			} else {
-				gs.str.SetPriority(band*2+1, false)
-			}
-		}
-		gs.mu.Unlock()
-	}
-}
-
-// write sends one group on a new unidirectional stream: a subgroup header
-// (subgroup 0, with the end-of-group form) and its frames as objects 0..n-1.
-func (sub *served) write(gs *groupSend) {
+// write sends one group on its unidirectional stream (moqt.Delivery opened
+// it in the group's turn): a subgroup header (subgroup 0, with the
+// end-of-group form) and its frames as objects 0..n-1.
+func (sub *served) write(gs *moqt.GroupSend, str transport.SendStream) {
 	s := sub.s
-	defer func() {
-		sub.mu.Lock()
-		if i := slices.Index(sub.inflight, gs); i >= 0 {
-			sub.inflight = slices.Delete(sub.inflight, i, i+1)
-		}
-		sub.reprioritizeLocked()
-		sub.mu.Unlock()
-		gs.cancel()
-	}()
-	// Streams are opened, and their headers queued, in group order, so a
-	// receiver that handles streams as their first bytes arrive sees
-	// groups in order.
-	defer gs.turn.done()
-	gs.turn.wait(gs.ctx.Done(), 0)
-	str, err := s.conn.OpenUniStream(gs.ctx)
-	if err != nil {
-		return
-	}
-	sub.mu.Lock()
-	sub.streams++
-	sub.mu.Unlock()
-	gs.mu.Lock()
-	if gs.dropped {
-		gs.mu.Unlock()
-		str.CancelWrite(uint32(message.ResetDeliveryTimeout))
-		return
-	}
-	gs.str = str
-	gs.mu.Unlock()
-	sub.mu.Lock()
-	sub.reprioritizeLocked()
-	sub.mu.Unlock()
-
+	seq, g, gctx := gs.Sequence(), gs.Reader(), gs.Context()
 	first, until := uint64(0), uint64(0)
 	hasUntil := false
-	if gs.seq == sub.skipGroup {
+	if seq == sub.skipGroup {
 		first = sub.skip
 	}
-	if sub.hasUntil && gs.seq == sub.untilGroup {
+	if sub.hasUntil && seq == sub.untilGroup {
 		until, hasUntil = sub.until, true
 	}
-	w := newSubgroupWriter(s.version, sub.id, gs.seq, first == 0)
+	w := newSubgroupWriter(s.version, sub.id, seq, first == 0)
 	buf := make([]byte, 0, 64)
 	headed := false
 	// header goes out with the first object, whose properties decide the
@@ -547,19 +384,19 @@ func (sub *served) write(gs *groupSend) {
 		}
 		var err error
 		if buf, err = w.header(buf); err != nil {
-			gs.drop(message.ResetInternalError)
+			gs.Drop(uint32(message.ResetInternalError))
 			return false
 		}
 		return true
 	}
 	var id uint64
 	for {
-		frame, props, err := gs.g.ReadFrameWithProperties(gs.ctx)
+		frame, props, err := g.ReadFrameWithProperties(gctx)
 		if err == io.EOF || (hasUntil && id >= until) {
 			break
 		}
 		if err != nil {
-			gs.drop(message.ResetCancelled)
+			gs.Drop(uint32(message.ResetCancelled))
 			return
 		}
 		if id < first {
@@ -570,7 +407,7 @@ func (sub *served) write(gs *groupSend) {
 			return
 		}
 		if buf, err = w.object(buf, id, len(frame), props); err != nil {
-			gs.drop(message.ResetInternalError)
+			gs.Drop(uint32(message.ResetInternalError))
 			return
 		}
 		// Small frames travel in one write with their header; large ones are
@@ -580,18 +417,18 @@ func (sub *served) write(gs *groupSend) {
 			frame = nil
 		}
 		if _, err := str.Write(buf); err != nil {
-			gs.drop(message.ResetCancelled)
+			gs.Drop(uint32(message.ResetCancelled))
 			return
 		}
 		buf = buf[:0]
 		if frame != nil {
 			if _, err := str.Write(frame); err != nil {
-				gs.drop(message.ResetCancelled)
+				gs.Drop(uint32(message.ResetCancelled))
 				return
 			}
 		}
 		if id == first {
-			gs.turn.done()
+			gs.Release()
 		}
 		id++
 		s.cfg.Counters.FrameOut()
@@ -601,7 +438,7 @@ func (sub *served) write(gs *groupSend) {
 	}
 	if len(buf) > 0 {
 		if _, err := str.Write(buf); err != nil {
-			gs.drop(message.ResetCancelled)
+			gs.Drop(uint32(message.ResetCancelled))
 			return
 		}
 	}
