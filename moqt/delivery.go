@@ -318,3 +318,32 @@ func (d *Delivery) send(gs *GroupSend) {
 	}
 	d.cfg.Write(gs, str)
 }
+
+// SmallFrame is the payload size up to which WriteFrame copies a frame next
+// to its header so both leave in one write: each write wakes the
+// connection's sender, which may send what it has at once, and a 16 KiB
+// copy costs far less than a second wake-up. Larger frames are written in
+// place to avoid the copy.
+const SmallFrame = 16 << 10
+
+// WriteFrame writes buf (the frame's header, after whatever the dialect
+// put before it: the stream header for the first) and the frame on str. It
+// returns buf emptied for reuse, and false when the stream failed: the
+// group is then dropped with code.
+func (gs *GroupSend) WriteFrame(str transport.SendStream, buf, frame []byte, code uint32) ([]byte, bool) {
+	if len(frame) <= SmallFrame {
+		buf = append(buf, frame...)
+		frame = nil
+	}
+	if _, err := str.Write(buf); err != nil {
+		gs.Drop(code)
+		return buf[:0], false
+	}
+	if frame != nil {
+		if _, err := str.Write(frame); err != nil {
+			gs.Drop(code)
+			return buf[:0], false
+		}
+	}
+	return buf[:0], true
+}

@@ -30,11 +30,13 @@ type deliveryStream struct {
 	urgency     int8
 	incremental bool
 	ranks       int // SetPriority calls
+	writes      int
 }
 
 func (s *deliveryStream) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.writes++
 	return s.data.Write(p)
 }
 
@@ -340,5 +342,23 @@ func TestDeliveryKeepsOrder(t *testing.T) {
 	t.Logf("%d groups, streams opened in order %v; %d streams counted", n, order, r.d.Streams())
 	if r.d.Streams() != n {
 		t.Fatalf("counted %d streams, want %d", r.d.Streams(), n)
+	}
+}
+
+// A frame up to SmallFrame leaves in one write with its header; a larger
+// one in a second write, uncopied.
+func TestGroupSendWriteFrame(t *testing.T) {
+	gs := &GroupSend{cancel: func() {}}
+	for _, size := range []int{0, 100, SmallFrame, SmallFrame + 1} {
+		s := &deliveryStream{reset: -1}
+		buf, ok := gs.WriteFrame(s, append(make([]byte, 0, 8), "hdr"...), bytes.Repeat([]byte("x"), size), testCancel)
+		t.Logf("frame of %d bytes: %d write(s), %d bytes", size, s.writes, s.data.Len())
+		want := 1
+		if size > SmallFrame {
+			want = 2
+		}
+		if !ok || len(buf) != 0 || s.writes != want || s.data.Len() != 3+size {
+			t.Fatalf("frame of %d bytes: ok %v, buf %d left, %d writes, %d bytes; want %d write(s), %d bytes", size, ok, len(buf), s.writes, s.data.Len(), want, 3+size)
+		}
 	}
 }

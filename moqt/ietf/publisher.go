@@ -410,22 +410,9 @@ func (sub *served) write(gs *moqt.GroupSend, str transport.SendStream) {
 			gs.Drop(uint32(message.ResetInternalError))
 			return
 		}
-		// Small frames travel in one write with their header; large ones are
-		// written in place to avoid a copy.
-		if len(frame) <= smallFrame {
-			buf = append(buf, frame...)
-			frame = nil
-		}
-		if _, err := str.Write(buf); err != nil {
-			gs.Drop(uint32(message.ResetCancelled))
+		var ok bool
+		if buf, ok = gs.WriteFrame(str, buf, frame, uint32(message.ResetCancelled)); !ok {
 			return
-		}
-		buf = buf[:0]
-		if frame != nil {
-			if _, err := str.Write(frame); err != nil {
-				gs.Drop(uint32(message.ResetCancelled))
-				return
-			}
 		}
 		if id == first {
 			gs.Release()
@@ -444,10 +431,6 @@ func (sub *served) write(gs *moqt.GroupSend, str transport.SendStream) {
 	}
 	_ = str.Close()
 }
-
-// smallFrame is the payload size up to which a frame is copied next to its
-// header so both leave in one write.
-const smallFrame = 1024
 
 // declinePublish answers PUBLISH with NOT_SUPPORTED, as moq-relay and
 // @moq/net do: a publisher announces with PUBLISH_NAMESPACE and is

@@ -286,24 +286,9 @@ func (sub *served) write(gs *moqt.GroupSend, str transport.SendStream) {
 			return
 		}
 		buf = message.AppendFrameHeader(buf, uint64(len(frame)))
-		// Frames up to smallFrame travel in one write with their header (and
-		// with the stream header for the first): each write wakes the
-		// connection's sender, which may send what it has at once. Larger
-		// ones are written in place to avoid the copy.
-		if len(frame) <= smallFrame {
-			buf = append(buf, frame...)
-			frame = nil
-		}
-		if _, err := str.Write(buf); err != nil {
-			gs.Drop(uint32(wire.CodeCancel))
+		var ok bool
+		if buf, ok = gs.WriteFrame(str, buf, frame, uint32(wire.CodeCancel)); !ok {
 			return
-		}
-		buf = buf[:0]
-		if frame != nil {
-			if _, err := str.Write(frame); err != nil {
-				gs.Drop(uint32(wire.CodeCancel))
-				return
-			}
 		}
 		gs.Release()
 		s.cfg.Counters.FrameOut()
@@ -327,11 +312,6 @@ var doneContext = func() context.Context {
 }()
 
 func ctxAlive(ctx context.Context) bool { return ctx.Err() == nil }
-
-// smallFrame is the payload size up to which a frame is copied next to its
-// header so both leave in one write: a 16 KiB copy costs far less than a
-// second wake-up of the connection's sender.
-const smallFrame = 16 << 10
 
 // writeBufs holds the buffers group writes assemble headers and small
 // frames in; quic-go has copied or sent a write's bytes when Write returns,
