@@ -229,6 +229,8 @@ watch it from leaf B (every node announces what is published anywhere in the clu
   $BIN/clock --mode sub --url http://$HOST:$B_PORT/                  # WebTransport, hash fetched over HTTP
   $BIN/clock --mode sub --url moqt://$HOST:$B_PORT/ --fingerprint $FP_B
   $BIN/moq sub http://$HOST:$B_PORT/ clock seconds                       # the client CLI
+  $BIN/moq sub --protocol moqt-18 http://$HOST:$B_PORT/ clock seconds    # in IETF moq-transport (draft-18)
+  $BIN/moq-test-client -r moqt://$HOST:$B_PORT --tls-disable-verify --draft all   # interop runner cases
 cluster state (GET /cluster):
   curl -s http://$HOST:$ROOT_PORT/cluster     # root: members and directory
   curl -s http://$HOST:$A_PORT/cluster     # leaf A: its root, local broadcasts
