@@ -227,11 +227,16 @@ type pulled struct {
 	r          *moqt.TrackReader
 }
 
-func pullAcross(t *testing.T) pulled {
+func pullAcross(t *testing.T) pulled { t.Helper(); return pullAcrossTo(t, nodeOptions{}) }
+
+// pullAcrossTo is pullAcross with b started with bOpts (ID and Roots set
+// here).
+func pullAcrossTo(t *testing.T, bOpts nodeOptions) pulled {
 	t.Helper()
 	root := startNode(t, nodeOptions{ID: "root"})
 	a := startNode(t, nodeOptions{ID: "a", Roots: []*node{root}})
-	b := startNode(t, nodeOptions{ID: "b", Roots: []*node{root}})
+	bOpts.ID, bOpts.Roots = "b", []*node{root}
+	b := startNode(t, bOpts)
 	registered(t, root, a, b)
 	pub := publish(t, a, "clock", "seconds")
 	inDirectory(t, root, 1)
@@ -352,16 +357,9 @@ func TestMoveOntoViewersNode(t *testing.T) {
 // offers only moq-transport draft-18 for the links it dials pulls a
 // broadcast from another leaf over one, and its subscriber gets every group.
 func TestPeerLinkInMoQTransport(t *testing.T) {
-	root := startNode(t, nodeOptions{ID: "root"})
-	a := startNode(t, nodeOptions{ID: "a", Roots: []*node{root}})
-	b := startNode(t, nodeOptions{ID: "b", Roots: []*node{root}, PeerProtocols: []string{"moqt-18"}})
-	registered(t, root, a, b)
-	pub := publish(t, a, "clock", "seconds")
-	inDirectory(t, root, 1)
-	sub := b.Connect(t, b.QUICURL(""), moqt.SessionConfig{})
-	r := subscribe(t, b, sub, "clock", "seconds")
-	waitFor(t, 5*time.Second, "pulled", func() bool { return pub.track.Track().Readers() == 1 })
-	links := b.Cluster.Status().PeerLinks
+	c := pullAcrossTo(t, nodeOptions{PeerProtocols: []string{"moqt-18"}})
+	pub, r := c.pub, c.r
+	links := c.b.Cluster.Status().PeerLinks
 	if len(links) != 1 || links[0].Node != "a" || links[0].Version != "moq-transport draft-18" {
 		t.Fatalf("b's peer links %+v, want one open to a in moq-transport draft-18", links)
 	}
