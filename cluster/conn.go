@@ -114,9 +114,6 @@ func (d *dialer) handshake(ctx context.Context, conn transport.Session, purpose 
 	defer stop()
 	hello := d.hello
 	hello.Version, hello.Purpose = proto.Version, purpose
-	if purpose != proto.PurposePeer {
-		hello.Protocols = nil
-	}
 	if _, err := str.Write(proto.Append(nil, hello)); err != nil {
 		return nil, nil, none, refusal(conn, err)
 	}
