@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 
 	"go.uber.org/zap"
 
@@ -50,6 +51,10 @@ type Session struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	tasks  *moqt.Tasks // the session's goroutines
+
+	// acceptingUni is set once the loop accepting the peer's group streams
+	// runs: from our first subscription on (see startAcceptUni).
+	acceptingUni atomic.Bool
 
 	mu         sync.Mutex
 	err        error
@@ -109,10 +114,10 @@ func (s *Session) Err() error {
 	return s.err
 }
 
-// start launches the accept loops and the reaper that ends the session.
+// start launches the bidirectional accept loop and the reaper that ends
+// the session; the unidirectional one starts with the first subscription.
 func (s *Session) start() {
 	s.spawn("accept-bidi", s.acceptBidi)
-	s.spawn("accept-uni", s.acceptUni)
 	// Run once the session ends, without a goroutine waiting for it
 	// meanwhile (a stack per idle session).
 	context.AfterFunc(s.ctx, func() {
@@ -202,6 +207,18 @@ func (s *Session) acceptBidi() error {
 			return nil // session over
 		}
 		s.spawn("bidi", func() error { return s.handleBidi(str) })
+	}
+}
+
+// startAcceptUni starts accepting the peer's unidirectional streams, once.
+// In moq-lite they carry only groups of our subscriptions, so a session
+// that never subscribes (most viewers' sessions, seen from the relay) needs
+// no goroutine parked on them: an idle session's cost is largely goroutine
+// stacks. Streams a peer opens unasked wait in QUIC's queue, bounded by the
+// stream and flow-control limits, and are read once the loop runs.
+func (s *Session) startAcceptUni() {
+	if !s.acceptingUni.Swap(true) {
+		s.spawn("accept-uni", s.acceptUni)
 	}
 }
 

@@ -54,6 +54,7 @@ func (s *Session) runUpstream(b *moqt.Broadcast, path string, w *moqt.TrackWrite
 	}()
 	log := s.log.WithLazy(transport.LogString("broadcast", path), transport.LogString("track", w.Name()), zap.Uint64("subscribe_id", up.id))
 
+	s.startAcceptUni() // before SUBSCRIBE, so the first group stream is read
 	str, err := s.conn.OpenStream(s.ctx)
 	if err != nil {
 		w.Abort(fmt.Errorf("open subscribe stream: %w", err))

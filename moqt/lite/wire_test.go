@@ -19,6 +19,13 @@ import (
 // QUIC connection to it that speaks only through the codec.
 func rawPeer(t *testing.T, ctx context.Context, origin *moqt.Origin) transport.Session {
 	t.Helper()
+	conn, _ := rawPeerSession(t, ctx, origin)
+	return conn
+}
+
+// rawPeerSession is rawPeer that also returns the server's session.
+func rawPeerSession(t *testing.T, ctx context.Context, origin *moqt.Origin) (transport.Session, *lite.Session) {
+	t.Helper()
 	cert, err := transport.GenerateCertificate([]string{"localhost", "127.0.0.1"}, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -55,7 +62,7 @@ func rawPeer(t *testing.T, ctx context.Context, origin *moqt.Origin) transport.S
 		server.CloseWithError(0, "done")
 		<-server.Done()
 	})
-	return conn
+	return conn, server
 }
 
 // openRequest opens a bidirectional stream with the given type and first
