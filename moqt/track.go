@@ -5,6 +5,8 @@ import (
 	"io"
 	"sync"
 	"time"
+
+	"go.uber.org/zap"
 )
 
 // Defaults for TrackOptions fields left zero.
@@ -37,6 +39,9 @@ type TrackOptions struct {
 	Budget *CacheBudget
 	// Now is the clock used for ages; nil means time.Now.
 	Now func() time.Time
+	// Logger, when set, says at debug level which groups a reader passed
+	// over undelivered, and why.
+	Logger *zap.Logger
 }
 
 func (o TrackOptions) withDefaults() TrackOptions {
@@ -48,6 +53,9 @@ func (o TrackOptions) withDefaults() TrackOptions {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
 	}
 	return o
 }
@@ -388,6 +396,12 @@ type TrackReader struct {
 	bounded bool
 	done    bool
 	once    sync.Once
+
+	// What the reader passed over undelivered once it had delivered a
+	// group (guarded by the track's mu): groups that left the cache before
+	// it reached them, and groups that arrived after a newer one.
+	started        bool
+	evicted, stale uint64
 }
 
 // Track returns the track being read.
@@ -408,18 +422,24 @@ func (r *TrackReader) NextGroup(ctx context.Context) (*GroupReader, error) {
 		}
 		t.evictLocked()
 		if r.cursor < t.base {
+			r.skipEvictedLocked(t.base - r.cursor)
 			r.cursor = t.base
 		}
 		for r.cursor < t.base+uint64(len(t.log)) {
 			g := t.log[r.cursor-t.base]
 			r.cursor++
 			if g.seq < r.minSeq || (r.bounded && g.seq > r.maxSeq) {
+				if r.started && g.seq < r.minSeq {
+					r.stale++
+					t.opts.Logger.Debug("group skipped: arrived after a newer one was delivered",
+						zap.String("track", t.name), zap.Uint64("group", g.seq), zap.Uint64("delivered_up_to", r.minSeq-1))
+				}
 				continue
 			}
 			if r.bounded && g.seq == r.maxSeq {
 				r.done = true
 			}
-			r.minSeq = g.seq + 1
+			r.minSeq, r.started = g.seq+1, true
 			t.mu.Unlock()
 			return g.Reader(), nil
 		}
@@ -439,6 +459,33 @@ func (r *TrackReader) NextGroup(ctx context.Context) (*GroupReader, error) {
 			return nil, context.Cause(ctx)
 		}
 	}
+}
+
+// skipEvictedLocked records that n groups left the cache before the reader
+// reached them (the cache's count or age bound, or its budget).
+func (r *TrackReader) skipEvictedLocked(n uint64) {
+	if !r.started {
+		return // not yet delivering: it starts at what is cached
+	}
+	r.evicted += n
+	r.t.opts.Logger.Debug("groups skipped: left the cache before the reader reached them",
+		zap.String("track", r.t.name), zap.Uint64("groups", n), zap.Uint64("delivered_up_to", r.minSeq-1),
+		zap.Int("cache_groups", r.t.opts.CacheGroups), zap.Bool("forwarding", r.forwardingLocked()))
+}
+
+func (r *TrackReader) forwardingLocked() bool {
+	_, ok := r.t.forwarding[r]
+	return ok
+}
+
+// Skipped reports how many groups the reader passed over undelivered since
+// it delivered its first one: evicted, groups that left the cache before it
+// reached them (it fell behind by more than the cache holds); stale, groups
+// that arrived after a newer one was delivered.
+func (r *TrackReader) Skipped() (evicted, stale uint64) {
+	r.t.mu.Lock()
+	defer r.t.mu.Unlock()
+	return r.evicted, r.stale
 }
 
 // Close detaches the reader. It is safe to call more than once.

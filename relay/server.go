@@ -419,6 +419,7 @@ func (s *Server) handle(conn transport.Session) {
 	cfg.Origin = s.origin
 	cfg.ScopeByPath = true
 	cfg.Logger = log
+	cfg.Track.Logger = log // says which groups a reader passed over, and why
 	authz := cfg.Authorizer
 	// The dialect calls Authenticate once it knows the session's path and
 	// query (raw QUIC: from SETUP); the query is kept for admission and GOAWAY.
