@@ -51,6 +51,30 @@ func TestPublisherOutageLosesNoGroups(t *testing.T) {
 	t.Logf("publisher's path dark for %v: %s", outage, report)
 }
 
+// The same outage, with the viewer's reader starved (not scheduled) until
+// the burst of held-up groups has reached the viewer: more groups than its
+// track caches (moqt.DefaultCacheGroups) arrive before it reads one, and it
+// still gets every one. Under CPU load this is what made
+// TestPublisherOutageLosesNoGroups and cmd/moq-relay's
+// TestRelayStallLosesNoGroups lose the first groups of the burst, now and
+// then: the viewer's own track dropped them before its reader got to them.
+func TestPublisherOutageStarvedViewerLosesNoGroups(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs for about 5 s")
+	}
+	const outage, starved = 600 * time.Millisecond, 750 * time.Millisecond
+	report, _ := viewThroughProxy(t, bindings[0], transporttest.PathOptions{}, 80,
+		func(l legs, i int) {
+			if i == 20 {
+				l.reader.hold()
+				l.publisher.SetBlackhole(true)
+				time.AfterFunc(outage, func() { l.publisher.SetBlackhole(false) })
+				time.AfterFunc(starved, l.reader.resume)
+			}
+		})
+	t.Logf("publisher's path dark for %v, viewer's reader starved for %v: %s", outage, starved, report)
+}
+
 // viewThroughProxy publishes groups one-frame groups, one every 50 ms, on a
 // relay, to a viewer that reaches the relay through a proxy shaped by path,
 // and checks the viewer got every one of them in order. during, when set,
@@ -73,7 +97,9 @@ func viewThroughProxy(t *testing.T, b binding, path transporttest.PathOptions, g
 	r.Connect(t, pubURL, moqt.SessionConfig{Origin: pub.origin})
 	sess := r.Connect(t, proxiedURL(b, l.viewer), moqt.SessionConfig{})
 	waitAnnounced(t, sess, "live")
-	rd := startGroupLog(t, subscribe(t, sess, "live", "video"))
+	view := subscribeForwarding(t, sess, "live", "video")
+	rd := startGroupLog(t, view)
+	l.reader = rd
 
 	sent := newSendLog()
 	// Warm up until the subscription carries groups, then measure from the
@@ -104,11 +130,35 @@ func viewThroughProxy(t *testing.T, b binding, path transporttest.PathOptions, g
 		return len(got) > 0 && got[len(got)-1].seq >= last
 	})
 	rd.stop()
-	return checkGroups(t, sent, rd.snapshot(), first, last), l.viewer.Stats()
+	report := checkGroups(t, sent, rd.snapshot(), first, last)
+	if evicted, stale := view.Skipped(); evicted+stale > 0 {
+		t.Errorf("the viewer's own track skipped groups: %d left its cache before its reader got to them, %d arrived after a newer one", evicted, stale)
+	}
+	return report, l.viewer.Stats()
 }
 
-// legs are the proxies between the clients and the relay.
-type legs struct{ publisher, viewer *transporttest.Proxy }
+// subscribeForwarding subscribes as a viewer that comes back for the next
+// group at once (a forwarding reader): a burst of groups that arrives
+// before its goroutine runs stays cached for it, so what it misses, the
+// relay lost. (A plain reader keeps moqt.DefaultCacheGroups: under CPU load
+// its goroutine now and then ran after a burst of 11 or 12 groups, which
+// lost it the first 3 or 4.)
+func subscribeForwarding(t *testing.T, sess moqt.Session, path, track string) *moqt.TrackReader {
+	t.Helper()
+	r, err := sess.Consume(path).Subscribe(track, moqt.ReaderOptions{Forwarding: true})
+	if err != nil {
+		t.Fatalf("subscribe %s/%s: %v", path, track, err)
+	}
+	t.Cleanup(r.Close)
+	return r
+}
+
+// legs are the proxies between the clients and the relay, and the viewer's
+// reader.
+type legs struct {
+	publisher, viewer *transporttest.Proxy
+	reader            *groupLog
+}
 
 // forEachBinding runs f as a subtest per binding.
 func forEachBinding(t *testing.T, f func(t *testing.T, b binding)) {
@@ -169,16 +219,51 @@ type received struct {
 type groupLog struct {
 	mu     sync.Mutex
 	got    []received
+	held   chan struct{} // while set, the reader waits for it to close
 	cancel context.CancelFunc
 	done   chan struct{}
+	r      *moqt.TrackReader
+}
+
+// hold keeps the reader from asking for the next group until resume, as
+// if its goroutine were not scheduled.
+func (l *groupLog) hold() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.held == nil {
+		l.held = make(chan struct{})
+	}
+}
+
+func (l *groupLog) resume() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.held != nil {
+		close(l.held)
+		l.held = nil
+	}
+}
+
+// wait blocks while the reader is held.
+func (l *groupLog) wait(ctx context.Context) {
+	l.mu.Lock()
+	held := l.held
+	l.mu.Unlock()
+	if held != nil {
+		select {
+		case <-held:
+		case <-ctx.Done():
+		}
+	}
 }
 
 func startGroupLog(t *testing.T, r *moqt.TrackReader) *groupLog {
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &groupLog{cancel: cancel, done: make(chan struct{})}
+	l := &groupLog{cancel: cancel, done: make(chan struct{}), r: r}
 	go func() {
 		defer close(l.done)
 		for {
+			l.wait(ctx)
 			_, frames, err := readGroup(ctx, r)
 			if ctx.Err() != nil {
 				return

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -31,13 +32,14 @@ func TestRelayStallLosesNoGroups(t *testing.T) {
 	n := &clusterNode{name: "relay", port: freePort(t)}
 	n.args = []string{"serve", "--config", writeFile(t, "relay.toml", ""),
 		"--bind", fmt.Sprintf("127.0.0.1:%d", n.port),
-		"--tls-generate", "localhost,127.0.0.1", "--log-format", "json"}
+		"--tls-generate", "localhost,127.0.0.1", "--log-format", "json",
+		"--log-level", "debug"} // a group the relay passes over is logged
 	if err := n.start(t); err != nil {
 		t.Fatal(err)
 	}
 
 	pub := publishFast(t, n, "clock", "fast")
-	r, first := subscribeFlowing(t, connect(t, n, nil), "clock", "fast")
+	r, first := subscribeFast(t, connect(t, n, nil), "clock", "fast")
 	rd := readAll(t, r)
 	rd.received(t, 20)
 
@@ -54,7 +56,55 @@ func TestRelayStallLosesNoGroups(t *testing.T) {
 	rd.received(t, 60) // 3 s of flow after the stall
 
 	report := checkFast(t, pub, rd, first)
+	viewerSkipped(t, r)
+	for _, l := range n.skipLines() {
+		t.Errorf("the relay passed over groups: %v", l)
+	}
 	t.Logf("relay frozen (SIGSTOP) for %v: %s", frozen.Round(time.Millisecond), report)
+}
+
+// subscribeFast subscribes to a track of publishFast once it flows, as a
+// viewer that comes back for the next group at once (a forwarding reader),
+// from the group after the one subscribeFlowing saw. A burst of groups that
+// arrives before the reader's goroutine runs then stays cached for it, so
+// what it misses, the relay lost. (A plain reader keeps
+// moqt.DefaultCacheGroups: under CPU load its goroutine now and then ran
+// after a burst of 12 groups following the stall, which lost it the first 4.)
+func subscribeFast(t *testing.T, sess moqt.Session, path, track string) (*moqt.TrackReader, int) {
+	t.Helper()
+	flowing, first := subscribeFlowing(t, sess, path, track)
+	start := uint64(first) + 1 // publishFast's group n carries n
+	r, err := sess.Consume(path).Subscribe(track, moqt.ReaderOptions{Start: &start, Forwarding: true})
+	if err != nil {
+		t.Fatalf("subscribe %s/%s from group %d: %v", path, track, start, err)
+	}
+	flowing.Close()
+	t.Cleanup(r.Close)
+	return r, first
+}
+
+// viewerSkipped fails the test if the viewer's own track passed groups over
+// (its reader fell behind by more than the cache holds, or a group arrived
+// after a newer one): those were lost in the viewer, not the relay.
+func viewerSkipped(t *testing.T, r *moqt.TrackReader) {
+	t.Helper()
+	if evicted, stale := r.Skipped(); evicted+stale > 0 {
+		t.Errorf("the viewer's own track skipped groups: %d left its cache before its reader got to them, %d arrived after a newer one", evicted, stale)
+	}
+}
+
+// skipLines are the process's debug log lines saying that a reader of one
+// of its tracks passed groups over (moqt.TrackOptions.Logger).
+func (p *process) skipLines() []map[string]any {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var skips []map[string]any
+	for _, l := range p.lines {
+		if msg, _ := l["msg"].(string); strings.HasPrefix(msg, "group skipped:") || strings.HasPrefix(msg, "groups skipped:") {
+			skips = append(skips, l)
+		}
+	}
+	return skips
 }
 
 // In a root + two leaves, a viewer on leaf B of a track published on leaf A
@@ -81,11 +131,12 @@ func TestClusterLossyPeerLinkLosesNoGroups(t *testing.T) {
 	viewerProxy := transporttest.Start(t, transporttest.HostPort(b.port), viewerPath)
 
 	pub := publishFast(t, a, "clock", "fast")
-	r, first := subscribeFlowing(t, connectVia(t, b, viewerProxy), "clock", "fast")
+	r, first := subscribeFast(t, connectVia(t, b, viewerProxy), "clock", "fast")
 	rd := readAll(t, r)
 	rd.received(t, 140) // 7 s of flow (the wait is bounded by clusterTimeout, 10 s)
 
 	report := checkFast(t, pub, rd, first)
+	viewerSkipped(t, r)
 	link, leg := proxy.Stats(), viewerProxy.Stats()
 	if link.ToClient.Forwarded == 0 {
 		t.Fatal("no datagram from A through its proxy: B reached A another way")
