@@ -109,7 +109,7 @@ same run. Read the relay/quic ratios rather than the absolute figures.`,
 	fs.StringVar(&o.mode, "mode", "both", "what to measure: both, relay or quic")
 	fs.BoolVar(&o.json, "json", false, "print JSON instead of a table")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
-	cmd.AddCommand(newProcCmd(out))
+	cmd.AddCommand(newProcCmd(out), newForwarderCmd(out))
 	return cmd
 }
 

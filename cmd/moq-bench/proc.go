@@ -64,6 +64,7 @@ type procOptions struct {
 	rounds      int
 	relayBin    string
 	baseBin     string // --baseline-relay-bin: measured alternately with relayBin
+	floor       bool   // --floor: the raw quic-go forwarder process in the same rounds
 	subs        int
 	frameSize   int
 	fps         int
@@ -88,8 +89,14 @@ func newProcCmd(out io.Writer) *cobra.Command {
 two-hop case) and the clients (one publisher, N thin moq-lite-04 subscribers
 over raw QUIC) in this one. Relay CPU and RSS come from /proc/PID, sampled
 before and after each measurement; latency from the send time each frame
-carries. Each case is one row; figures are medians of --rounds rounds. The
-in-process relay vs raw quic-go comparison (--quic-n) runs in the same run.`,
+carries. Each case is one row; figures are medians of --rounds rounds.
+
+--floor (on by default) measures the fan-out and idle cases a second time,
+per case and round right after the relay, against a raw quic-go forwarder
+(this binary's hidden quic-forwarder subcommand) in its own process,
+measured the same way: the floor any quic-go relay can reach here. Its
+rows are saved as CASE/quic. The in-process relay vs raw quic-go
+comparison (--quic-n) runs in the same run.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runProc(o, out) },
 	}
@@ -100,6 +107,7 @@ in-process relay vs raw quic-go comparison (--quic-n) runs in the same run.`,
 	fs.IntVar(&o.rounds, "rounds", 1, "rounds; each figure is the median over them")
 	fs.StringVar(&o.relayBin, "relay-bin", "", "moq-relay binary (default: go build ./cmd/moq-relay into a temporary directory)")
 	fs.StringVar(&o.baseBin, "baseline-relay-bin", "", "a second moq-relay binary (e.g. built from the commit before a change) measured in the same run: every case and round runs on it and on --relay-bin alternately, and the table of both medians and their ratio follows")
+	fs.BoolVar(&o.floor, "floor", true, "also measure the fan-out and idle cases against a raw quic-go forwarder in its own process, in the same rounds (after the relay per case and round), and print its table and relay/floor ratios")
 	fs.IntVar(&o.subs, "subs", 0, "subscribers (idle: sessions) for every selected case; 0 = each case's own")
 	fs.IntVar(&o.frameSize, "frame-size", 0, "bytes per frame, ≥ 8 (the first 8 carry the send time); 0 = each case's own")
 	fs.IntVar(&o.fps, "fps", 0, "frames per second; 0 = each case's own")
@@ -263,19 +271,27 @@ func runProc(o procOptions, out io.Writer) error {
 		run.BaselineBin = o.baseBin
 		fmt.Fprintf(out, "baseline: %s, measured alternately with it (per case and round: baseline, then current)\n", o.baseBin)
 	}
-	fmt.Fprintf(out, "MB = 1e6 B, GB = 1e9 B delivered to subscribers; CPU and RSS are the relay process's only\n\n")
+	if o.floor {
+		fmt.Fprintf(out, "floor: the raw quic-go forwarder (%s, ALPN %q, no MOQ) in its own process, measured the same way right after the relay per case and round\n", forwarderCmd, benchALPN)
+	}
+	fmt.Fprintf(out, "MB = 1e6 B, GB = 1e9 B delivered to subscribers; CPU and RSS are the relay's (forwarder's) process's only\n\n")
 
 	results := make([]*caseResult, len(cases))
 	var baseResults []*caseResult
+	// floorResults[i] is nil for a case without a floor (two-hop).
+	floorResults := make([]*caseResult, len(cases))
 	for i, c := range cases {
 		results[i] = &caseResult{Case: c.Name, Shape: c.shape()}
 		if o.baseBin != "" {
 			baseResults = append(baseResults, &caseResult{Case: c.Name, Shape: c.shape()})
 		}
+		if o.floor && (c.kind == "fanout" || c.kind == "idle") {
+			floorResults[i] = &caseResult{Case: c.Name + floorSuffix, Shape: c.shape()}
+		}
 	}
 	failed := false
-	measure := func(bin, label string, r *caseResult, c procCase, round int, o procOptions) {
-		m, err := runProcCase(bin, c, o)
+	measure := func(label string, r *caseResult, c procCase, round int, run func() (map[string]float64, error)) {
+		m, err := run()
 		if err != nil {
 			failed = true
 			msg := fmt.Sprintf("round %d: %v", round+1, err)
@@ -291,10 +307,17 @@ func runProc(o procOptions, out io.Writer) error {
 			if o.baseBin != "" {
 				bo := o
 				bo.profile = "" // the baseline may predate [metrics] pprof
-				measure(o.baseBin, "baseline ", baseResults[i], c, round, bo)
+				measure("baseline ", baseResults[i], c, round, func() (map[string]float64, error) { return runProcCase(o.baseBin, c, bo) })
 			}
-			measure(bin, "", results[i], c, round, o)
+			measure("", results[i], c, round, func() (map[string]float64, error) { return runProcCase(bin, c, o) })
+			if floorResults[i] != nil {
+				measure("floor ", floorResults[i], c, round, func() (map[string]float64, error) { return runFloorCase(c, o) })
+			}
 		}
+	}
+	floors := slices.DeleteFunc(slices.Clone(floorResults), func(r *caseResult) bool { return r == nil })
+	for _, r := range floors {
+		r.finish()
 	}
 	for _, r := range results {
 		r.finish()
@@ -302,13 +325,23 @@ func runProc(o procOptions, out io.Writer) error {
 	for _, r := range baseResults {
 		r.finish()
 	}
-	if err := printProcTable(out, results); err != nil {
+	if err := printProcTable(out, results, "relay"); err != nil {
 		return err
+	}
+	if len(floors) > 0 {
+		fmt.Fprintf(out, "\nraw quic-go forwarder process, same rounds:\n")
+		if err := printProcTable(out, floors, "fwd"); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "\nrelay vs raw quic-go forwarder process (the floor), same rounds (medians; ratio = relay / floor):\n")
+		if err := printFloorRatios(out, results, floorResults); err != nil {
+			return err
+		}
 	}
 	if baseResults != nil {
 		run.Baseline = baseResults
 		fmt.Fprintf(out, "\nbaseline binary %s, same rounds:\n", o.baseBin)
-		if err := printProcTable(out, baseResults); err != nil {
+		if err := printProcTable(out, baseResults, "relay"); err != nil {
 			return err
 		}
 		fmt.Fprintf(out, "\nbaseline binary vs current, same run (medians; ratio = current / baseline):\n")
@@ -317,6 +350,7 @@ func runProc(o procOptions, out io.Writer) error {
 		}
 	}
 
+	results = append(results, floors...)
 	if o.quicN != "" {
 		in := options{rounds: o.rounds, mode: "both", relaySubs: "moqt",
 			sh: shape{Duration: o.quicDur, Frames: 16, FrameSize: 16 << 10, Window: 3, Stall: o.stall}}
@@ -432,20 +466,23 @@ func runProcCase(bin string, c procCase, o procOptions) (map[string]float64, err
 		return nil, err
 	}
 	defer r.stop()
-	m, err := measureFanout(r, r, []*relayProc{r}, c, o)
-	if err != nil {
-		return m, err
-	}
-	return m, nil
+	return measureFanout(liteConnect(r, r, c.Subs), r, []*relayProc{r}, c, o)
 }
 
-// measureFanout publishes c on pubAt to c.Subs subscribers on subAt and
-// samples every process in nodes around the measurement; CPU and RSS are
-// those of subAt (cpu_s_per_gb, rss_mb), and per node (cpu_<name>_s).
-func measureFanout(pubAt, subAt *relayProc, nodes []*relayProc, c procCase, o procOptions) (map[string]float64, error) {
+// liteConnect connects the moq-lite publisher on pubAt and n subscribers
+// on subAt.
+func liteConnect(pubAt, subAt *relayProc, n int) func(context.Context) (fanoutClients, error) {
+	return func(ctx context.Context) (fanoutClients, error) { return setupClients(ctx, pubAt, subAt, n) }
+}
+
+// measureFanout connects c's publisher and c.Subs subscribers with connect,
+// publishes c and samples every process in nodes around the measurement;
+// CPU and RSS are those of subAt, the subscribers' process (cpu_s_per_gb,
+// rss_mb), and per node (cpu_<name>_s_per_gb).
+func measureFanout(connect func(context.Context) (fanoutClients, error), subAt *relayProc, nodes []*relayProc, c procCase, o procOptions) (map[string]float64, error) {
 	m := map[string]float64{}
 	ctx, cancel := context.WithTimeout(context.Background(), o.stall+time.Duration(c.Subs)*50*time.Millisecond)
-	cl, err := setupClients(ctx, pubAt, subAt, c.Subs)
+	cl, err := connect(ctx)
 	cancel()
 	defer func() {
 		if cerr := cl.close(); cerr != nil {
@@ -459,11 +496,11 @@ func measureFanout(pubAt, subAt *relayProc, nodes []*relayProc, c procCase, o pr
 	var t0 time.Time
 	var sampleErr error
 	cpuProfile := make(chan struct{})
-	profiling := o.profile != "" && subAt.metrics != ""
+	profiling := o.profile != "" && subAt.metrics != "" // never the forwarder
 	if !profiling {
 		close(cpuProfile)
 	}
-	frames, _, err := cl.publishPaced(c.FPS, c.FrameSize, max(c.GroupFrames, 1), o.duration, o.stall, func() {
+	frames, _, err := publishPaced(cl, c.FPS, c.FrameSize, max(c.GroupFrames, 1), o.duration, o.stall, func() {
 		if profiling {
 			go func() {
 				defer close(cpuProfile)
@@ -497,13 +534,14 @@ func measureFanout(pubAt, subAt *relayProc, nodes []*relayProc, c procCase, o pr
 	// Every subscriber should get every frame; wait for stragglers up to a
 	// bound (outside the publishing time, inside the CPU window: the relay
 	// still works for them).
+	st := cl.stats()
 	want := frames * int64(c.Subs)
-	for drain := time.Now().Add(2 * time.Second); time.Now().Before(drain) && cl.frames.Load() < want; {
+	for drain := time.Now().Add(2 * time.Second); time.Now().Before(drain) && st.frames.Load() < want; {
 		time.Sleep(5 * time.Millisecond)
 	}
 	seconds := time.Since(t0).Seconds()
-	got := cl.frames.Load()
-	bytes, _, _ := cl.tr.totals()
+	got := st.frames.Load()
+	bytes, _, _ := st.tr.totals()
 	gb := float64(bytes) / 1e9
 	for i, n := range nodes {
 		after, err := n.sample()
@@ -519,45 +557,51 @@ func measureFanout(pubAt, subAt *relayProc, nodes []*relayProc, c procCase, o pr
 	}
 	m["mb_s"] = float64(bytes) / 1e6 / seconds
 	m["delivered_pct"] = 100 * float64(got) / float64(max(want, 1))
-	m["p50_ms"] = cl.lat.quantile(0.50)
-	m["p99_ms"] = cl.lat.quantile(0.99)
+	m["p50_ms"] = st.lat.quantile(0.50)
+	m["p99_ms"] = st.lat.quantile(0.99)
 	return m, nil
 }
 
 // runIdle opens c.Subs sessions that subscribe to nothing and reports the
 // relay's RSS growth per session.
 func runIdle(bin string, c procCase, o procOptions) (map[string]float64, error) {
-	m := map[string]float64{}
 	r, err := startRelayProc(bin, o.conf(), "relay", o.profileArgs()...)
 	if err != nil {
-		return m, err
+		return nil, err
 	}
 	defer r.stop()
+	return measureIdle(r, openIdleLite, c, o)
+}
+
+// measureIdle opens c.Subs idle sessions on p with open and reports p's RSS
+// growth per session.
+func measureIdle(p *relayProc, open func(*relayProc, int, time.Duration) (int, func() error, error), c procCase, o procOptions) (map[string]float64, error) {
+	m := map[string]float64{}
 	time.Sleep(200 * time.Millisecond) // let the fresh process settle
-	before, err := r.sample()
+	before, err := p.sample()
 	if err != nil {
 		return m, err
 	}
-	sessions, err := openIdle(r, c.Subs, o.idleLimit)
+	opened, closeAll, err := open(p, c.Subs, o.idleLimit)
 	defer func() {
-		if cerr := closeSessions(sessions); cerr != nil {
-			fmt.Fprintf(os.Stderr, "moq-bench: idle: close: %v\n", cerr)
+		if cerr := closeAll(); cerr != nil {
+			fmt.Fprintf(os.Stderr, "moq-bench: %s: close: %v\n", c.Name, cerr)
 		}
 	}()
 	if err != nil {
-		return m, fmt.Errorf("idle session %d: %w", len(sessions)+1, err)
+		return m, fmt.Errorf("idle session %d: %w", opened+1, err)
 	}
-	time.Sleep(500 * time.Millisecond) // handshakes the relay still finishes
-	after, err := r.sample()
+	time.Sleep(500 * time.Millisecond) // handshakes the server still finishes
+	after, err := p.sample()
 	if err != nil {
 		return m, err
 	}
-	if o.profile != "" {
-		o.saveProfile(r, c.Name+"-heap.pb.gz", "heap")
-		o.saveProfile(r, c.Name+"-goroutine.pb.gz", "goroutine")
-		o.saveProfile(r, c.Name+"-metrics.txt", "metrics")
+	if o.profile != "" && p.metrics != "" {
+		o.saveProfile(p, c.Name+"-heap.pb.gz", "heap")
+		o.saveProfile(p, c.Name+"-goroutine.pb.gz", "goroutine")
+		o.saveProfile(p, c.Name+"-metrics.txt", "metrics")
 	}
-	n := float64(len(sessions))
+	n := float64(opened)
 	m["sessions"] = n
 	m["rss_mb"] = float64(after.RSS) / 1e6
 	m["rss_kib_per_session"] = float64(after.RSS-before.RSS) / 1024 / n
@@ -616,11 +660,11 @@ func runTwoHop(bin string, c procCase, o procOptions) (map[string]float64, error
 	}
 	defer b.stop()
 
-	one, err := measureFanout(a, a, []*relayProc{a}, c, o)
+	one, err := measureFanout(liteConnect(a, a, c.Subs), a, []*relayProc{a}, c, o)
 	if err != nil {
 		return m, fmt.Errorf("one hop: %w", err)
 	}
-	m, err = measureFanout(a, b, []*relayProc{root, a, b}, c, o)
+	m, err = measureFanout(liteConnect(a, b, c.Subs), b, []*relayProc{root, a, b}, c, o)
 	if err != nil {
 		return m, fmt.Errorf("two hops: %w", err)
 	}
@@ -630,9 +674,11 @@ func runTwoHop(bin string, c procCase, o procOptions) (map[string]float64, error
 	return m, nil
 }
 
-func printProcTable(out io.Writer, results []*caseResult) error {
+// printProcTable prints one row per case; who names the measured process
+// (relay, fwd) in the column heads.
+func printProcTable(out io.Writer, results []*caseResult, who string) error {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "case\tshape\tMB/s\trelay CPU s/GB\trelay RSS MB\tdelivered\tp50 ms\tp99 ms\tnotes")
+	fmt.Fprintf(tw, "case\tshape\tMB/s\t%[1]s CPU s/GB\t%[1]s RSS MB\tdelivered\tp50 ms\tp99 ms\tnotes\n", who)
 	for _, r := range results {
 		v := r.Medians
 		get := func(k string) float64 {
@@ -667,4 +713,47 @@ func pctNum(v float64) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.1f %%", v)
+}
+
+// floorSuffix names a case's floor rows (fanout-200/quic), in the table and
+// in --save's JSON, where --compare matches them like any case.
+const floorSuffix = "/quic"
+
+// floorRatios are the figures set beside the floor, per kind of case.
+var floorRatios = map[string][]struct{ key, label string }{
+	"fanout": {{"cpu_s_per_gb", "CPU s/GB"}, {"p50_ms", "p50 ms"}, {"p99_ms", "p99 ms"}, {"rss_mb", "RSS MB"}},
+	"idle":   {{"rss_kib_per_session", "KiB/session"}, {"cpu_ms_per_session", "CPU ms/session"}},
+}
+
+// printFloorRatios prints, per case with a floor, the relay's median, the
+// floor's and relay / floor for the figures of floorRatios, and adds each
+// ratio to the floor case's medians as ratio_<metric> (lower: the relay is
+// closer to the floor), so that --save keeps them.
+func printFloorRatios(out io.Writer, results, floors []*caseResult) error {
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "case\tfigure\trelay\tfloor\trelay / floor\t")
+	for i, f := range floors {
+		if f == nil {
+			continue
+		}
+		r := results[i]
+		kind := "fanout"
+		if strings.HasPrefix(r.Case, "idle") {
+			kind = "idle"
+		}
+		for _, fig := range floorRatios[kind] {
+			rv, fv := nan, nan
+			if v, ok := r.Medians[fig.key]; ok {
+				rv = v
+			}
+			if v, ok := f.Medians[fig.key]; ok {
+				fv = v
+			}
+			if isNum(rv) && isNum(fv) {
+				f.Medians["ratio_"+fig.key] = rv / fv
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", r.Case, fig.label, num(rv, 2), num(fv, 2), ratio(rv, fv))
+		}
+	}
+	return tw.Flush()
 }

@@ -2,21 +2,39 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain also serves as moq-bench when proc starts this binary as its
+// forwarder process (os.Executable is the test binary here).
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == forwarderCmd {
+		cmd := newRootCmd(os.Stdout)
+		cmd.SetArgs(os.Args[1:])
+		if err := cmd.Execute(); err != nil {
+			fmt.Fprintln(os.Stderr, "moq-bench:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // TestProcSmoke runs every process-level case at a tiny size against the
 // built moq-relay and checks that the table has a measured row for each
-// (no thresholds: timing is not asserted here), then compares the run with
-// the baseline it saved and with a baseline binary in the same run.
+// (no thresholds: timing is not asserted here), and a floor row (the raw
+// quic-go forwarder process) for each fan-out and idle case, then compares
+// the run with the baseline it saved and with a baseline binary in the same
+// run.
 func TestProcSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds moq-relay and runs it")
@@ -37,29 +55,63 @@ func TestProcSmoke(t *testing.T) {
 	}
 	t.Logf("\n%s", out.String())
 	table := out.String()
-	for _, c := range defaultCases() {
-		var line string
+	// A case's row is the first line naming it (the ratio table follows).
+	rowOf := func(name string) string {
 		for l := range strings.SplitSeq(table, "\n") {
-			if strings.HasPrefix(l, c.Name+" ") {
-				line = l
+			if strings.HasPrefix(l, name+" ") {
+				return l
 			}
 		}
-		if line == "" {
-			t.Errorf("no row for case %s", c.Name)
-			continue
+		return ""
+	}
+	for _, c := range defaultCases() {
+		names := []string{c.Name}
+		if c.kind != "two-hop" {
+			names = append(names, c.Name+floorSuffix)
 		}
-		if strings.Contains(line, "failed") {
-			t.Errorf("case %s failed: %s", c.Name, line)
+		for _, name := range names {
+			line := rowOf(name)
+			if line == "" {
+				t.Errorf("no row for case %s", name)
+				continue
+			}
+			if strings.Contains(line, "failed") {
+				t.Errorf("case %s failed: %s", name, line)
+			}
+			if c.kind == "idle" && !strings.Contains(line, "KiB/session over 2 sessions") {
+				t.Errorf("case %s: not 2 idle sessions: %s", name, line)
+			}
+			if c.kind != "idle" && !strings.Contains(line, "100.0 %") {
+				t.Errorf("case %s: not every frame delivered: %s", name, line)
+			}
 		}
-		if c.kind != "idle" && !strings.Contains(line, " %") {
-			t.Errorf("case %s: no delivered figure: %s", c.Name, line)
+	}
+	if rowOf("two-hop"+floorSuffix) != "" {
+		t.Error("two-hop has a floor row")
+	}
+	for _, s := range []string{"raw quic-go forwarder process, same rounds", "relay vs raw quic-go forwarder process"} {
+		if !strings.Contains(table, s) {
+			t.Errorf("no %q table", s)
 		}
 	}
 	if !strings.Contains(table, "in-process relay vs raw quic-go") {
 		t.Error("no in-process relay vs raw quic-go table")
 	}
-	if _, err := os.Stat(saved); err != nil {
+	b, err := os.ReadFile(saved)
+	if err != nil {
 		t.Fatalf("--save wrote nothing: %v", err)
+	}
+	var run benchRun
+	if err := json.Unmarshal(b, &run); err != nil {
+		t.Fatalf("--save: %v", err)
+	}
+	for _, name := range []string{"fanout-200" + floorSuffix, "idle" + floorSuffix} {
+		i := slices.IndexFunc(run.Cases, func(c *caseResult) bool { return c.Case == name })
+		if i < 0 {
+			t.Errorf("--save has no case %s", name)
+		} else if _, ok := run.Cases[i].Medians["cpu_s_per_gb"]; !ok && name != "idle"+floorSuffix {
+			t.Errorf("--save: %s has no cpu_s_per_gb", name)
+		}
 	}
 
 	out.Reset()
@@ -72,6 +124,15 @@ func TestProcSmoke(t *testing.T) {
 	t.Logf("\n%s", out.String())
 	if !strings.Contains(out.String(), "rss_kib_per_session") {
 		t.Error("the comparison has no idle rss_kib_per_session line")
+	}
+	compared := false
+	for l := range strings.SplitSeq(out.String(), "\n") {
+		if f := strings.Fields(l); len(f) > 1 && f[0] == "idle"+floorSuffix && f[1] == "rss_kib_per_session" {
+			compared = true
+		}
+	}
+	if !compared {
+		t.Error("--compare did not compare the idle floor row")
 	}
 	if !strings.Contains(out.String(), "baseline binary vs current, same run") {
 		t.Error("--baseline-relay-bin printed no same-run comparison")

@@ -65,11 +65,36 @@ func (l *latencies) quantile(q float64) float64 {
 	return float64(latencyMax) / float64(time.Millisecond)
 }
 
-// liteClients is the publisher and the subscribers of one measurement.
-type liteClients struct {
+// clientStats is what the subscribers of one measurement received.
+type clientStats struct {
 	tr     *tracker
 	lat    latencies
 	frames atomic.Int64 // measured frames received, summed over subscribers
+}
+
+// fanoutClients is the publisher and subscribers of one fan-out
+// measurement: moq-lite on a relay (liteClients) or the forwarder's own
+// protocol (quicClients).
+type fanoutClients interface {
+	stats() *clientStats
+	// openGroup starts publishing group seq (sequences start at 0 and
+	// increase by one).
+	openGroup(seq uint64) (groupWriter, error)
+	// close ends every session and connection and waits for the
+	// goroutines.
+	close() error
+}
+
+// groupWriter is one group being published; *moqt.GroupWriter is one.
+type groupWriter interface {
+	WriteFrame(p []byte) error
+	Close() error
+	Abort(err error)
+}
+
+// liteClients is the publisher and the subscribers of one measurement.
+type liteClients struct {
+	clientStats
 
 	pub   moqt.Session
 	bcast *moqt.Broadcast
@@ -97,7 +122,7 @@ func connectLite(ctx context.Context, r *relayProc, cfg moqt.SessionConfig) (moq
 // setupClients publishes the bench track on pubAt and subscribes n thin
 // readers to it on subAt, once subAt has announced it.
 func setupClients(ctx context.Context, pubAt, subAt *relayProc, n int) (*liteClients, error) {
-	c := &liteClients{tr: newTracker(n)}
+	c := &liteClients{clientStats: clientStats{tr: newTracker(n)}}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	origin := moqt.NewOrigin()
 	c.bcast = moqt.NewBroadcast(moqt.TrackOptions{})
@@ -186,24 +211,26 @@ func frame(size int) []byte {
 	return b
 }
 
-// publishPaced publishes frames at fps: first one-frame warm-up groups until
-// every subscriber has one (or stall passes), then, from a new group that
-// the tracker counts as the first measured one, groups of groupFrames frames
-// for duration. measureStart runs just before the first measured frame. It
-// returns the measured frames and groups written.
-func (c *liteClients) publishPaced(fps, frameSize, groupFrames int, duration, stall time.Duration, measureStart func()) (frames, groups int64, err error) {
+// publishPaced publishes frames at fps through cl: first one-frame
+// warm-up groups until every subscriber has one (or stall passes), then,
+// from a new group that the tracker counts as the first measured one,
+// groups of groupFrames frames for duration. measureStart runs just before
+// the first measured frame. It returns the measured frames and groups
+// written.
+func publishPaced(cl fanoutClients, fps, frameSize, groupFrames int, duration, stall time.Duration, measureStart func()) (frames, groups int64, err error) {
+	st := cl.stats()
 	tick := time.NewTicker(time.Second / time.Duration(fps))
 	defer tick.Stop()
 	seq := uint64(0)
 	warmEnd := time.Now().Add(stall)
 	for {
-		if err := c.writeGroup(seq, [][]byte{frame(frameSize)}); err != nil {
+		if err := writeGroup(cl, seq, [][]byte{frame(frameSize)}); err != nil {
 			return 0, 0, fmt.Errorf("warm-up: %w", err)
 		}
 		seq++
 		// Any group received complete will do: a subscriber joins at the
 		// latest group, so each has one once it is attached.
-		if c.tr.waitAny(0, time.Now()) {
+		if st.tr.waitAny(0, time.Now()) {
 			break
 		}
 		if time.Now().After(warmEnd) {
@@ -211,16 +238,17 @@ func (c *liteClients) publishPaced(fps, frameSize, groupFrames int, duration, st
 		}
 		<-tick.C
 	}
-	c.tr.start.Store(seq)
+	st.tr.start.Store(seq)
 	measureStart()
 	end := time.Now().Add(duration)
-	var g *moqt.GroupWriter
+	var g groupWriter
 	for frames = 0; frames == 0 || time.Now().Before(end); frames++ {
 		<-tick.C
 		if g == nil {
-			if g, err = c.track.AppendGroup(); err != nil {
+			if g, err = cl.openGroup(seq); err != nil {
 				return frames, groups, err
 			}
+			seq++
 			groups++
 		}
 		if err := g.WriteFrame(frame(frameSize)); err != nil {
@@ -242,14 +270,10 @@ func (c *liteClients) publishPaced(fps, frameSize, groupFrames int, duration, st
 	return frames, groups, nil
 }
 
-func (c *liteClients) writeGroup(seq uint64, frames [][]byte) error {
-	g, err := c.track.AppendGroup()
+func writeGroup(cl fanoutClients, seq uint64, frames [][]byte) error {
+	g, err := cl.openGroup(seq)
 	if err != nil {
 		return err
-	}
-	if g.Sequence() != seq {
-		g.Abort(nil)
-		return fmt.Errorf("track assigned group %d, want %d", g.Sequence(), seq)
 	}
 	for _, f := range frames {
 		if err := g.WriteFrame(f); err != nil {
@@ -258,6 +282,21 @@ func (c *liteClients) writeGroup(seq uint64, frames [][]byte) error {
 		}
 	}
 	return g.Close()
+}
+
+func (c *liteClients) stats() *clientStats { return &c.clientStats }
+
+// openGroup appends the next group to the bench track, which must be seq.
+func (c *liteClients) openGroup(seq uint64) (groupWriter, error) {
+	g, err := c.track.AppendGroup()
+	if err != nil {
+		return nil, err
+	}
+	if g.Sequence() != seq {
+		g.Abort(nil)
+		return nil, fmt.Errorf("track assigned group %d, want %d", g.Sequence(), seq)
+	}
+	return g, nil
 }
 
 // close ends every session and connection and waits for the goroutines.
@@ -285,23 +324,25 @@ func (c *liteClients) close() error {
 	return errors.Join(errs...)
 }
 
-// openIdle opens up to n moq-lite-04 sessions on r (handshake done, nothing
-// subscribed), giving up on more after limit. It returns the sessions open.
-func openIdle(r *relayProc, n int, limit time.Duration) ([]moqt.Session, error) {
+// openIdleLite opens up to n moq-lite-04 sessions on r (handshake done,
+// nothing subscribed), giving up on more after limit. It returns how many
+// are open and how to close them.
+func openIdleLite(r *relayProc, n int, limit time.Duration) (int, func() error, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	out := make([]moqt.Session, 0, n)
+	closeAll := func() error { return closeSessions(out) }
 	for range n {
 		s, err := connectLite(ctx, r, moqt.SessionConfig{})
 		if err != nil {
 			if ctx.Err() != nil {
-				return out, nil // the time bound, not a failure
+				return len(out), closeAll, nil // the time bound, not a failure
 			}
-			return out, err
+			return len(out), closeAll, err
 		}
 		out = append(out, s)
 	}
-	return out, nil
+	return len(out), closeAll, nil
 }
 
 // closeSessions closes sessions and waits for them to end.

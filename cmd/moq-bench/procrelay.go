@@ -28,6 +28,9 @@ type relayProc struct {
 	metrics string
 	fp      [32]byte
 	cmd     *exec.Cmd
+	// stdin is the forwarder's: it exits when this closes (os/exec closes
+	// it after Wait). Nil for a relay.
+	stdin io.WriteCloser
 
 	exited chan struct{} // closed once the process has been waited for
 	err    error         // its exit status, set before exited closes
@@ -91,12 +94,7 @@ func tryStartRelay(bin, name string, port int, args []string) (*relayProc, error
 		full = append(full, strings.ReplaceAll(a, "PORT", strconv.Itoa(port)))
 	}
 	cmd := exec.Command(bin, full...)
-	// The bench's own MOQ_* environment must not change the relay's settings.
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "MOQ_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
+	cmd.Env = benchEnv()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
@@ -118,6 +116,18 @@ func tryStartRelay(bin, name string, port int, args []string) (*relayProc, error
 		return nil, err
 	}
 	return p, nil
+}
+
+// benchEnv is the environment of the processes under measurement: this
+// one's without MOQ_*, which must not change the relay's settings.
+func benchEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "MOQ_") {
+			env = append(env, kv)
+		}
+	}
+	return env
 }
 
 // keepTail reads the relay's log until it closes, keeping its end.

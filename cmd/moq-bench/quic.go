@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"runtime/pprof"
 	"sync"
 	"time"
@@ -54,143 +55,100 @@ func quicConfig() *quic.Config {
 	}
 }
 
-type quicSystem struct {
-	cert *transport.Certificate
+// quicForwarder is the server side of the baseline: it accepts the
+// publisher and the subscribers and copies every group stream to every
+// subscriber. The in-process comparison runs it in this process; the
+// quic-forwarder subcommand serves it in a process of its own (the floor
+// rows of moq-bench proc).
+type quicForwarder struct {
+	// The forwarder owns its UDP socket and quic.Transport, as the relay's
+	// listener does, so that close can stop the transport's read loop:
+	// quic.ListenAddr's transport keeps reading until its last connection
+	// ID is gone, and an ID removed when a connection is destroyed (not
+	// closed) never ends it (the 2 goroutines left after N = 1000).
+	udp *net.UDPConn
+	tr  *quic.Transport
+	ln  *quic.Listener
 
-	ln     *quic.Listener
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // every goroutine, server and client side
+	wg     sync.WaitGroup // accept loop, connection and forwarding goroutines
 
-	mu         sync.Mutex
-	cond       *sync.Cond
-	serverSubs []*quic.Conn // server side of each subscriber connection
-	serverPub  *quic.Conn
-	conns      []*quic.Conn // every connection, both sides
-
-	kept map[int][][][]byte // with retain: each subscriber's last groups
-
-	// retain > 0 makes subscribers copy every frame into a fresh buffer and
-	// keep their last retain groups, as the moqt client does (its track
-	// cache holds moqt.DefaultCacheGroups); 0 is the minimal reader.
-	retain int
-
-	pub       *quic.Conn      // client side of the publisher
-	pubLabels context.Context // profile labels of the publisher's goroutines
+	mu    sync.Mutex
+	cond  *sync.Cond // broadcast when a client registers
+	subs  []*quic.Conn
+	pub   *quic.Conn
+	conns []*quic.Conn // every accepted connection
 }
 
-func newQUICSystem(cert *transport.Certificate, retain int) *quicSystem {
-	s := &quicSystem{cert: cert, retain: retain, kept: make(map[int][][][]byte)}
-	s.cond = sync.NewCond(&s.mu)
-	return s
-}
-
-func (s *quicSystem) track(c *quic.Conn) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.conns = append(s.conns, c)
-}
-
-func (s *quicSystem) setup(ctx context.Context, n int, tr *tracker) error {
-	var err error
-	s.ctx, s.cancel = context.WithCancel(context.Background())
-	tlsConf := &tls.Config{
+// startForwarder serves the baseline forwarder on addr (UDP, e.g.
+// 127.0.0.1:0) with cert.
+func startForwarder(addr string, cert *transport.Certificate) (*quicForwarder, error) {
+	ua, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("forwarder: %w", err)
+	}
+	udp, err := net.ListenUDP("udp", ua)
+	if err != nil {
+		return nil, fmt.Errorf("forwarder: %w", err)
+	}
+	f := &quicForwarder{udp: udp, tr: &quic.Transport{Conn: udp}}
+	f.cond = sync.NewCond(&f.mu)
+	f.ln, err = f.tr.Listen(&tls.Config{
 		MinVersion:   tls.VersionTLS13,
-		Certificates: []tls.Certificate{s.cert.TLS},
+		Certificates: []tls.Certificate{cert.TLS},
 		NextProtos:   []string{benchALPN},
-	}
-	labeled("quic", roleFwd, func() {
-		if s.ln, err = quic.ListenAddr("127.0.0.1:0", tlsConf, quicConfig()); err == nil {
-			s.wg.Go(s.accept)
-		}
-	})
+	}, quicConfig())
 	if err != nil {
-		return err
+		_ = udp.Close()
+		return nil, fmt.Errorf("forwarder: listen quic %s: %w", udp.LocalAddr(), err)
 	}
+	f.ctx, f.cancel = context.WithCancel(context.Background())
+	f.wg.Go(f.accept)
+	return f, nil
+}
 
-	labeled("quic", rolePub, func() {
-		s.pubLabels = pprof.WithLabels(context.Background(), pprof.Labels("system", "quic", "role", rolePub))
-		s.pub, err = s.dial(ctx, roleBytePub)
-	})
-	if err != nil {
-		return fmt.Errorf("publisher: %w", err)
-	}
-	labeled("quic", roleSub, func() {
-		for i := range n {
-			var c *quic.Conn
-			if c, err = s.dial(ctx, roleByteSub); err != nil {
-				err = fmt.Errorf("subscriber %d: %w", i, err)
-				return
-			}
-			s.wg.Go(func() { s.receive(i, c, tr) })
-		}
-	})
-	if err != nil {
-		return err
-	}
+// addr is the UDP address the forwarder listens on.
+func (f *quicForwarder) addr() string { return f.udp.LocalAddr().String() }
 
-	// Wait until the server has registered every client.
+// waitClients waits until the publisher and n subscribers have registered.
+func (f *quicForwarder) waitClients(ctx context.Context, n int) error {
 	stop := context.AfterFunc(ctx, func() {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		s.cond.Broadcast()
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.cond.Broadcast()
 	})
 	defer stop()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for len(s.serverSubs) < n || s.serverPub == nil {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for len(f.subs) < n || f.pub == nil {
 		if ctx.Err() != nil {
-			return fmt.Errorf("server registered %d of %d subscribers: %w", len(s.serverSubs), n, ctx.Err())
+			return fmt.Errorf("forwarder registered %d of %d subscribers: %w", len(f.subs), n, ctx.Err())
 		}
-		s.cond.Wait()
+		f.cond.Wait()
 	}
 	return nil
 }
 
-// dial connects a client and announces its role.
-func (s *quicSystem) dial(ctx context.Context, role byte) (*quic.Conn, error) {
-	fp := s.cert.Fingerprint()
-	tlsConf := &tls.Config{
-		MinVersion:         tls.VersionTLS13,
-		ServerName:         "127.0.0.1",
-		NextProtos:         []string{benchALPN},
-		InsecureSkipVerify: true, // pinned below, as the relay's clients do
-		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
-			if len(raw) == 0 || sha256.Sum256(raw[0]) != fp {
-				return errors.New("certificate does not match the pin")
-			}
-			return nil
-		},
-	}
-	c, err := quic.DialAddr(ctx, s.ln.Addr().String(), tlsConf, quicConfig())
-	if err != nil {
-		return nil, err
-	}
-	s.track(c)
-	str, err := c.OpenUniStreamSync(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := str.Write([]byte{role}); err != nil {
-		return nil, err
-	}
-	return c, str.Close()
-}
-
 // accept runs the server until the listener closes.
-func (s *quicSystem) accept() {
+func (f *quicForwarder) accept() {
 	for {
-		c, err := s.ln.Accept(s.ctx)
+		c, err := f.ln.Accept(f.ctx)
 		if err != nil {
 			return
 		}
-		s.track(c)
-		s.wg.Go(func() { s.serveConn(c) })
+		f.mu.Lock()
+		f.conns = append(f.conns, c)
+		f.mu.Unlock()
+		f.wg.Go(func() { f.serveConn(c) })
 	}
 }
 
-func (s *quicSystem) serveConn(c *quic.Conn) {
-	str, err := c.AcceptUniStream(s.ctx)
+// serveConn waits for the client's role (an idle client never sends one:
+// this goroutine is all the forwarder keeps for it besides quic-go's), then
+// registers it; for the publisher it forwards every group stream.
+func (f *quicForwarder) serveConn(c *quic.Conn) {
+	str, err := c.AcceptUniStream(f.ctx)
 	if err != nil {
 		return
 	}
@@ -198,44 +156,44 @@ func (s *quicSystem) serveConn(c *quic.Conn) {
 	if _, err := io.ReadFull(str, role[:]); err != nil {
 		return
 	}
-	s.mu.Lock()
+	f.mu.Lock()
 	switch role[0] {
 	case roleByteSub:
-		s.serverSubs = append(s.serverSubs, c)
+		f.subs = append(f.subs, c)
 	case roleBytePub:
-		s.serverPub = c
+		f.pub = c
 	}
-	s.cond.Broadcast()
-	s.mu.Unlock()
+	f.cond.Broadcast()
+	f.mu.Unlock()
 	if role[0] != roleBytePub {
 		return
 	}
 	for {
-		str, err := c.AcceptUniStream(s.ctx)
+		str, err := c.AcceptUniStream(f.ctx)
 		if err != nil {
 			return
 		}
-		s.wg.Go(func() { s.forward(str) })
+		f.wg.Go(func() { f.forward(str) })
 	}
 }
 
 // forward copies one group stream to every subscriber.
-func (s *quicSystem) forward(in *quic.ReceiveStream) {
+func (f *quicForwarder) forward(in *quic.ReceiveStream) {
 	var hdr [8]byte
 	if _, err := io.ReadFull(in, hdr[:]); err != nil {
 		in.CancelRead(0)
 		return
 	}
-	s.mu.Lock()
-	subs := s.serverSubs
-	s.mu.Unlock()
+	f.mu.Lock()
+	subs := f.subs
+	f.mu.Unlock()
 
 	aborted := false
 	chans := make([]chan []byte, len(subs))
 	for i, c := range subs {
 		ch := make(chan []byte, fwdBuffer)
 		chans[i] = ch
-		s.wg.Go(func() { s.sendGroup(c, hdr, ch, &aborted) })
+		f.wg.Go(func() { f.sendGroup(c, hdr, ch, &aborted) })
 	}
 	defer func() {
 		for _, ch := range chans {
@@ -265,8 +223,8 @@ func (s *quicSystem) forward(in *quic.ReceiveStream) {
 
 // sendGroup writes one group to one subscriber as its frames come.
 // aborted is only read after ch is closed (the close orders it).
-func (s *quicSystem) sendGroup(c *quic.Conn, hdr [8]byte, ch <-chan []byte, aborted *bool) {
-	str, err := c.OpenUniStreamSync(s.ctx)
+func (f *quicForwarder) sendGroup(c *quic.Conn, hdr [8]byte, ch <-chan []byte, aborted *bool) {
+	str, err := c.OpenUniStreamSync(f.ctx)
 	if err != nil {
 		for range ch {
 		}
@@ -295,6 +253,124 @@ func (s *quicSystem) sendGroup(c *quic.Conn, hdr [8]byte, ch <-chan []byte, abor
 		return
 	}
 	_ = str.Close()
+}
+
+// close closes every connection, then the transport (which waits for its
+// read loop), then the socket, and waits for the forwarder's goroutines.
+func (f *quicForwarder) close() error {
+	f.cancel()
+	errs := []error{f.ln.Close()}
+	f.mu.Lock()
+	conns := f.conns
+	f.mu.Unlock()
+	for _, c := range conns {
+		_ = c.CloseWithError(0, "bench done")
+	}
+	errs = append(errs, f.tr.Close(), f.udp.Close(), waitTimeout(&f.wg, 5*time.Second))
+	return errors.Join(errs...)
+}
+
+// dialForwarder connects a client to the forwarder at addr, its
+// certificate pinned by fp.
+func dialForwarder(ctx context.Context, addr string, fp [32]byte) (*quic.Conn, error) {
+	tlsConf := &tls.Config{
+		MinVersion:         tls.VersionTLS13,
+		ServerName:         "127.0.0.1",
+		NextProtos:         []string{benchALPN},
+		InsecureSkipVerify: true, // pinned below, as the relay's clients do
+		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
+			if len(raw) == 0 || sha256.Sum256(raw[0]) != fp {
+				return errors.New("certificate does not match the pin")
+			}
+			return nil
+		},
+	}
+	c, err := quic.DialAddr(ctx, addr, tlsConf, quicConfig())
+	if err != nil {
+		return nil, fmt.Errorf("dial forwarder %s: %w", addr, err)
+	}
+	return c, nil
+}
+
+// sendRole announces a client's role on its first unidirectional stream.
+func sendRole(ctx context.Context, c *quic.Conn, role byte) error {
+	str, err := c.OpenUniStreamSync(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := str.Write([]byte{role}); err != nil {
+		return err
+	}
+	return str.Close()
+}
+
+// quicSystem is the in-process baseline: the forwarder, the publisher and
+// the subscribers in this process.
+type quicSystem struct {
+	cert *transport.Certificate
+	fwd  *quicForwarder
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // client goroutines
+
+	mu    sync.Mutex
+	conns []*quic.Conn       // client side of every connection
+	kept  map[int][][][]byte // with retain: each subscriber's last groups
+
+	// retain > 0 makes subscribers copy every frame into a fresh buffer and
+	// keep their last retain groups, as the moqt client does (its track
+	// cache holds moqt.DefaultCacheGroups); 0 is the minimal reader.
+	retain int
+
+	pub       *quic.Conn      // client side of the publisher
+	pubLabels context.Context // profile labels of the publisher's goroutines
+}
+
+func newQUICSystem(cert *transport.Certificate, retain int) *quicSystem {
+	return &quicSystem{cert: cert, retain: retain, kept: make(map[int][][][]byte)}
+}
+
+func (s *quicSystem) setup(ctx context.Context, n int, tr *tracker) error {
+	var err error
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	labeled("quic", roleFwd, func() { s.fwd, err = startForwarder("127.0.0.1:0", s.cert) })
+	if err != nil {
+		return err
+	}
+	labeled("quic", rolePub, func() {
+		s.pubLabels = pprof.WithLabels(context.Background(), pprof.Labels("system", "quic", "role", rolePub))
+		s.pub, err = s.dial(ctx, roleBytePub)
+	})
+	if err != nil {
+		return fmt.Errorf("publisher: %w", err)
+	}
+	labeled("quic", roleSub, func() {
+		for i := range n {
+			var c *quic.Conn
+			if c, err = s.dial(ctx, roleByteSub); err != nil {
+				err = fmt.Errorf("subscriber %d: %w", i, err)
+				return
+			}
+			s.wg.Go(func() { s.receive(i, c, tr) })
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return s.fwd.waitClients(ctx, n)
+}
+
+// dial connects a client and announces its role.
+func (s *quicSystem) dial(ctx context.Context, role byte) (*quic.Conn, error) {
+	c, err := dialForwarder(ctx, s.fwd.addr(), s.cert.Fingerprint())
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.conns = append(s.conns, c)
+	s.mu.Unlock()
+	return c, sendRole(ctx, c, role)
 }
 
 // receive reads every group stream the server opens to a subscriber.
@@ -395,8 +471,8 @@ func (s *quicSystem) close() error {
 		_ = c.CloseWithError(0, "bench done")
 	}
 	var errs []error
-	if s.ln != nil {
-		errs = append(errs, s.ln.Close())
+	if s.fwd != nil {
+		errs = append(errs, s.fwd.close())
 	}
 	errs = append(errs, waitTimeout(&s.wg, 5*time.Second))
 	return errors.Join(errs...)
