@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -351,7 +352,7 @@ func TestGroupSendWriteFrame(t *testing.T) {
 	gs := &GroupSend{cancel: func() {}}
 	for _, size := range []int{0, 100, SmallFrame, SmallFrame + 1} {
 		s := &deliveryStream{reset: -1}
-		buf, ok := gs.WriteFrame(s, append(make([]byte, 0, 8), "hdr"...), bytes.Repeat([]byte("x"), size), testCancel)
+		buf, ok := gs.WriteFrame(s, append(make([]byte, 0, 8), "hdr"...), bytes.Repeat([]byte("x"), size), testCancel, false)
 		t.Logf("frame of %d bytes: %d write(s), %d bytes", size, s.writes, s.data.Len())
 		want := 1
 		if size > SmallFrame {
@@ -360,5 +361,67 @@ func TestGroupSendWriteFrame(t *testing.T) {
 		if !ok || len(buf) != 0 || s.writes != want || s.data.Len() != 3+size {
 			t.Fatalf("frame of %d bytes: ok %v, buf %d left, %d writes, %d bytes; want %d write(s), %d bytes", size, ok, len(buf), s.writes, s.data.Len(), want, 3+size)
 		}
+	}
+}
+
+// queueingStream is a deliveryStream that can also queue without blocking
+// (transport.TryWriter), refusing when told to.
+type queueingStream struct {
+	deliveryStream
+	wouldBlock bool
+	tries      int
+	calls      []string // "write", "try", "close" in order
+}
+
+func (s *queueingStream) Write(p []byte) (int, error) {
+	s.calls = append(s.calls, "write")
+	return s.deliveryStream.Write(p)
+}
+
+func (s *queueingStream) TryWriteAll(p []byte) error {
+	s.tries++
+	if s.wouldBlock {
+		return transport.ErrWouldBlock
+	}
+	s.calls = append(s.calls, "try")
+	s.data.Write(p)
+	return nil
+}
+
+func (s *queueingStream) Close() error {
+	s.calls = append(s.calls, "close")
+	return s.deliveryStream.Close()
+}
+
+// A group's last frame finishes its stream: queued whole and closed at
+// once where the stream can queue (so the FIN leaves with the data), up to
+// finishWhole; written and closed where it cannot queue, where queueing
+// would block, and for larger writes. Every byte arrives once either way.
+func TestGroupSendLastFrameFinishesStream(t *testing.T) {
+	gs := &GroupSend{cancel: func() {}}
+	for _, tc := range []struct {
+		name       string
+		size       int
+		wouldBlock bool
+		want       string
+	}{
+		{"small", 100, false, "try close"},
+		{"4 KiB", 4 << 10, false, "try close"},
+		{"up to finishWhole", finishWhole - 3, false, "try close"},
+		{"larger", finishWhole, false, "write close"},
+		{"would block", 100, true, "write close"},
+		{"beyond SmallFrame", SmallFrame + 1, false, "write write close"},
+	} {
+		s := &queueingStream{deliveryStream: deliveryStream{reset: -1}, wouldBlock: tc.wouldBlock}
+		buf, ok := gs.WriteFrame(s, []byte("hdr"), bytes.Repeat([]byte("x"), tc.size), testCancel, true)
+		got := strings.Join(s.calls, " ")
+		if !ok || len(buf) != 0 || got != tc.want || s.data.Len() != 3+tc.size || !s.closed {
+			t.Fatalf("%s: ok %v, calls %q, %d bytes, closed %v; want calls %q, %d bytes, closed", tc.name, ok, got, s.data.Len(), s.closed, tc.want, 3+tc.size)
+		}
+	}
+	// A stream that cannot queue is written and closed.
+	s := &deliveryStream{reset: -1}
+	if _, ok := gs.WriteFrame(s, []byte("hdr"), []byte("x"), testCancel, true); !ok || !s.closed || s.data.String() != "hdrx" {
+		t.Fatalf("plain stream: ok %v, closed %v, %q", ok, s.closed, s.data.String())
 	}
 }

@@ -168,6 +168,16 @@ func (r *GroupReader) Sequence() uint64 { return r.g.seq }
 // Group returns the group being read.
 func (r *GroupReader) Group() *Group { return r.g }
 
+// AtEnd reports whether the group has finished (not aborted) and every
+// frame was read: the next ReadFrame would return io.EOF. A writer that
+// asks after each frame knows when it wrote the last one, and can finish
+// its stream with it.
+func (r *GroupReader) AtEnd() bool {
+	r.g.mu.Lock()
+	defer r.g.mu.Unlock()
+	return r.g.done && r.g.err == nil && r.next == len(r.g.frames)
+}
+
 // ReadFrame returns the next frame, waiting for it if needed. It returns
 // io.EOF after the last frame of a finished group, or the abort error.
 // The returned slice is shared and must not be modified.

@@ -5,6 +5,7 @@ package transport
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 )
@@ -32,6 +33,22 @@ type SendStream interface {
 	// stops reading.
 	Context() context.Context
 }
+
+// TryWriter is an optional interface of SendStream: a stream that can
+// queue a write without blocking (raw QUIC; webtransport-go v0.13 has no
+// such call). quic-go's Write returns only once all but the last packet's
+// worth of the data has been packed; a Close after that usually comes too
+// late for the FIN to join the data, which then costs a packet of its own.
+// Queueing the end of a stream with TryWriteAll, then closing it at once,
+// puts the FIN on the data's last frame.
+type TryWriter interface {
+	// TryWriteAll queues all of p, or nothing and ErrWouldBlock when flow
+	// control or a concurrent write would make it wait.
+	TryWriteAll(p []byte) error
+}
+
+// ErrWouldBlock is TryWriteAll's answer when p cannot be queued at once.
+var ErrWouldBlock = errors.New("write would block")
 
 // ReceiveStream is the receiving half of a stream.
 type ReceiveStream interface {

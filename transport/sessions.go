@@ -17,6 +17,8 @@ type Stats struct {
 	CongestionWindow uint64 // bytes
 	BytesSent        uint64
 	BytesReceived    uint64
+	PacketsSent      uint64
+	PacketsReceived  uint64
 }
 
 func statsOf(c *quic.Conn) Stats {
@@ -24,7 +26,7 @@ func statsOf(c *quic.Conn) Stats {
 		return Stats{}
 	}
 	s := c.ConnectionStats()
-	return Stats{SmoothedRTT: s.SmoothedRTT, CongestionWindow: s.CongestionWindow, BytesSent: s.BytesSent, BytesReceived: s.BytesReceived}
+	return Stats{SmoothedRTT: s.SmoothedRTT, CongestionWindow: s.CongestionWindow, BytesSent: s.BytesSent, BytesReceived: s.BytesReceived, PacketsSent: s.PacketsSent, PacketsReceived: s.PacketsReceived}
 }
 
 // quicSession is a raw QUIC connection carrying one MoQ session.

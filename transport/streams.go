@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -41,6 +42,17 @@ func (s quicSendStream) Write(p []byte) (int, error) {
 	n, err := s.s.Write(p)
 	s.m.addOut(n)
 	return n, convertError(err)
+}
+func (s quicSendStream) TryWriteAll(p []byte) error {
+	err := s.s.TryWriteAll(p)
+	if err == nil {
+		s.m.addOut(len(p))
+		return nil
+	}
+	if errors.Is(err, quic.ErrWouldBlock) {
+		return ErrWouldBlock
+	}
+	return convertError(err)
 }
 func (s quicSendStream) Close() error                        { return s.s.Close() }
 func (s quicSendStream) CancelWrite(code uint32)             { s.s.CancelWrite(quic.StreamErrorCode(code)) }

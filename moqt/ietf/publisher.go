@@ -410,8 +410,12 @@ func (sub *served) write(gs *moqt.GroupSend, str transport.SendStream) {
 			gs.Drop(uint32(message.ResetInternalError))
 			return
 		}
+		// When the group has already ended (or this is the last object
+		// asked for), this frame is the stream's last and its FIN goes out
+		// with it.
+		last := g.AtEnd() || hasUntil && id+1 >= until
 		var ok bool
-		if buf, ok = gs.WriteFrame(str, buf, frame, uint32(message.ResetCancelled)); !ok {
+		if buf, ok = gs.WriteFrame(str, buf, frame, uint32(message.ResetCancelled), last); !ok {
 			return
 		}
 		if id == first {
@@ -419,6 +423,9 @@ func (sub *served) write(gs *moqt.GroupSend, str transport.SendStream) {
 		}
 		id++
 		s.cfg.Counters.FrameOut()
+		if last {
+			return
+		}
 	}
 	if !header(nil) {
 		return

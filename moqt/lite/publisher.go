@@ -285,13 +285,19 @@ func (sub *served) write(gs *moqt.GroupSend, str transport.SendStream) {
 			gs.Drop(uint32(wire.CodeOf(err, wire.CodeCancel)))
 			return
 		}
+		// When the group has already ended, this frame is its last and
+		// the stream's FIN goes out with it.
+		last := g.AtEnd()
 		buf = message.AppendFrameHeader(buf, uint64(len(frame)))
 		var ok bool
-		if buf, ok = gs.WriteFrame(str, buf, frame, uint32(wire.CodeCancel)); !ok {
+		if buf, ok = gs.WriteFrame(str, buf, frame, uint32(wire.CodeCancel), last); !ok {
 			return
 		}
 		gs.Release()
 		s.cfg.Counters.FrameOut()
+		if last {
+			return
+		}
 		frame, err = g.ReadFrame(gctx)
 	}
 	if len(buf) > 0 {
