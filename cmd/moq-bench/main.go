@@ -26,11 +26,13 @@
 // moq-bench proc (proc.go) measures the built moq-relay in its own process
 // instead: the cases of docs/performance.md, one table, relay CPU and RSS
 // from /proc, latency from timestamps in the frames, and --save/--compare
-// against a baseline.
+// against a baseline; --floor (on by default) measures the raw quic-go
+// forwarder the same way in a process of its own (the hidden quic-forwarder
+// subcommand, procquic.go) in the same rounds.
 //
 // Usage:
 //
-//	go run ./cmd/moq-bench proc [--case fanout-200,...] [--rounds 3] [--relay-bin bin/moq-relay] [--save|--compare file]
+//	go run ./cmd/moq-bench proc [--case fanout-200,...] [--rounds 3] [--relay-bin bin/moq-relay] [--floor=false] [--save|--compare file]
 //	go run ./cmd/moq-bench [--n 1,10,100] [--duration 3s] [--frames 16]
 //	    [--frame-size 16384] [--window 3] [--rounds 1] [--mode both|relay|quic]
 //	    [--relay-subs moqt|thin] [--quic-retain 0] [--json] [--cpuprofile file]

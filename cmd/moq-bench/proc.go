@@ -271,10 +271,12 @@ func runProc(o procOptions, out io.Writer) error {
 		run.BaselineBin = o.baseBin
 		fmt.Fprintf(out, "baseline: %s, measured alternately with it (per case and round: baseline, then current)\n", o.baseBin)
 	}
+	measured := "relay"
 	if o.floor {
 		fmt.Fprintf(out, "floor: the raw quic-go forwarder (%s, ALPN %q, no MOQ) in its own process, measured the same way right after the relay per case and round\n", forwarderCmd, benchALPN)
+		measured = "relay's (forwarder's)"
 	}
-	fmt.Fprintf(out, "MB = 1e6 B, GB = 1e9 B delivered to subscribers; CPU and RSS are the relay's (forwarder's) process's only\n\n")
+	fmt.Fprintf(out, "MB = 1e6 B, GB = 1e9 B delivered to subscribers; CPU and RSS are the %s process's only\n\n", measured)
 
 	results := make([]*caseResult, len(cases))
 	var baseResults []*caseResult

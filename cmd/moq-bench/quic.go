@@ -62,10 +62,11 @@ func quicConfig() *quic.Config {
 // rows of moq-bench proc).
 type quicForwarder struct {
 	// The forwarder owns its UDP socket and quic.Transport, as the relay's
-	// listener does, so that close can stop the transport's read loop:
-	// quic.ListenAddr's transport keeps reading until its last connection
-	// ID is gone, and an ID removed when a connection is destroyed (not
-	// closed) never ends it (the 2 goroutines left after N = 1000).
+	// listener does, so that close can stop the transport's read loop and
+	// send queue. quic.ListenAddr's own transport stops them only when the
+	// expiry of a closed connection's IDs leaves its map empty; when the
+	// last ID goes another way (removed: a destroyed connection, a retired
+	// ID), they run on (the 2 goroutines sometimes left after N = 1000).
 	udp *net.UDPConn
 	tr  *quic.Transport
 	ln  *quic.Listener
