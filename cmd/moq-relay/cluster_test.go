@@ -469,13 +469,16 @@ func (e groupError) Unwrap() error { return e.error }
 
 // subscribeFlowing subscribes to path/track on sess, retrying while the
 // cluster does not know the broadcast yet, until a first group arrives. It
-// returns the reader and that group's number.
+// returns the reader and that group's number. The reader is a forwarding
+// one: groups that arrive in a burst before its goroutine runs stay cached
+// for it (a plain reader keeps moqt.DefaultCacheGroups, and under CPU load
+// lost the first groups after a stall), so what it misses, the relay lost.
 func subscribeFlowing(t *testing.T, sess moqt.Session, path, track string) (*moqt.TrackReader, int) {
 	t.Helper()
 	deadline := time.Now().Add(clusterTimeout)
 	var last error
 	for time.Now().Before(deadline) {
-		r, err := sess.Consume(path).Subscribe(track, moqt.ReaderOptions{})
+		r, err := sess.Consume(path).Subscribe(track, moqt.ReaderOptions{Forwarding: true})
 		if err != nil {
 			last = err
 			time.Sleep(50 * time.Millisecond)

@@ -39,7 +39,7 @@ func TestRelayStallLosesNoGroups(t *testing.T) {
 	}
 
 	pub := publishFast(t, n, "clock", "fast")
-	r, first := subscribeFast(t, connect(t, n, nil), "clock", "fast")
+	r, first := subscribeFlowing(t, connect(t, n, nil), "clock", "fast")
 	rd := readAll(t, r)
 	rd.received(t, 20)
 
@@ -61,26 +61,6 @@ func TestRelayStallLosesNoGroups(t *testing.T) {
 		t.Errorf("the relay passed over groups: %v", l)
 	}
 	t.Logf("relay frozen (SIGSTOP) for %v: %s", frozen.Round(time.Millisecond), report)
-}
-
-// subscribeFast subscribes to a track of publishFast once it flows, as a
-// viewer that comes back for the next group at once (a forwarding reader),
-// from the group after the one subscribeFlowing saw. A burst of groups that
-// arrives before the reader's goroutine runs then stays cached for it, so
-// what it misses, the relay lost. (A plain reader keeps
-// moqt.DefaultCacheGroups: under CPU load its goroutine now and then ran
-// after a burst of 12 groups following the stall, which lost it the first 4.)
-func subscribeFast(t *testing.T, sess moqt.Session, path, track string) (*moqt.TrackReader, int) {
-	t.Helper()
-	flowing, first := subscribeFlowing(t, sess, path, track)
-	start := uint64(first) + 1 // publishFast's group n carries n
-	r, err := sess.Consume(path).Subscribe(track, moqt.ReaderOptions{Start: &start, Forwarding: true})
-	if err != nil {
-		t.Fatalf("subscribe %s/%s from group %d: %v", path, track, start, err)
-	}
-	flowing.Close()
-	t.Cleanup(r.Close)
-	return r, first
 }
 
 // viewerSkipped fails the test if the viewer's own track passed groups over
@@ -131,7 +111,7 @@ func TestClusterLossyPeerLinkLosesNoGroups(t *testing.T) {
 	viewerProxy := transporttest.Start(t, transporttest.HostPort(b.port), viewerPath)
 
 	pub := publishFast(t, a, "clock", "fast")
-	r, first := subscribeFast(t, connectVia(t, b, viewerProxy), "clock", "fast")
+	r, first := subscribeFlowing(t, connectVia(t, b, viewerProxy), "clock", "fast")
 	rd := readAll(t, r)
 	rd.received(t, 140) // 7 s of flow (the wait is bounded by clusterTimeout, 10 s)
 
