@@ -496,6 +496,7 @@ func measureFanout(connect func(context.Context) (fanoutClients, error), subAt *
 	}
 	before := make([]procSample, len(nodes))
 	var t0 time.Time
+	var packets0 uint64
 	var sampleErr error
 	cpuProfile := make(chan struct{})
 	profiling := o.profile != "" && subAt.metrics != "" // never the forwarder
@@ -518,6 +519,7 @@ func measureFanout(connect func(context.Context) (fanoutClients, error), subAt *
 			}
 		}
 		t0 = time.Now()
+		packets0 = cl.packetsReceived()
 	})
 	defer func() {
 		<-cpuProfile
@@ -561,6 +563,9 @@ func measureFanout(connect func(context.Context) (fanoutClients, error), subAt *
 	m["delivered_pct"] = 100 * float64(got) / float64(max(want, 1))
 	m["p50_ms"] = st.lat.quantile(0.50)
 	m["p99_ms"] = st.lat.quantile(0.99)
+	// What each delivery cost on the wire: the relay's packets (and the
+	// clients' ACKs for them) are most of its CPU.
+	m["packets_per_frame"] = float64(cl.packetsReceived()-packets0) / float64(max(got, 1))
 	return m, nil
 }
 
@@ -690,6 +695,9 @@ func printProcTable(out io.Writer, results []*caseResult, who string) error {
 			return nan
 		}
 		var notes []string
+		if x, ok := v["packets_per_frame"]; ok {
+			notes = append(notes, fmt.Sprintf("%s packets/frame", num(x, 2)))
+		}
 		switch {
 		case strings.HasPrefix(r.Case, "idle"):
 			notes = append(notes, fmt.Sprintf("%s KiB/session over %s sessions, %s ms CPU/session",

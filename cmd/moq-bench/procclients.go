@@ -80,6 +80,9 @@ type fanoutClients interface {
 	// openGroup starts publishing group seq (sequences start at 0 and
 	// increase by one).
 	openGroup(seq uint64) (groupWriter, error)
+	// packetsReceived is the QUIC packets the subscribers' connections
+	// received so far, summed.
+	packetsReceived() uint64
 	// close ends every session and connection and waits for the
 	// goroutines.
 	close() error
@@ -285,6 +288,16 @@ func writeGroup(cl fanoutClients, seq uint64, frames [][]byte) error {
 }
 
 func (c *liteClients) stats() *clientStats { return &c.clientStats }
+
+func (c *liteClients) packetsReceived() uint64 {
+	var n uint64
+	for _, conn := range c.conns {
+		if s, ok := conn.(interface{ Stats() transport.Stats }); ok {
+			n += s.Stats().PacketsReceived
+		}
+	}
+	return n
+}
 
 // openGroup appends the next group to the bench track, which must be seq.
 func (c *liteClients) openGroup(seq uint64) (groupWriter, error) {

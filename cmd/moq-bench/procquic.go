@@ -200,6 +200,16 @@ func setupQUICClients(ctx context.Context, p *relayProc, n int) (*quicClients, e
 
 func (c *quicClients) stats() *clientStats { return &c.clientStats }
 
+func (c *quicClients) packetsReceived() uint64 {
+	var n uint64
+	for _, conn := range c.conns {
+		if conn != c.pub {
+			n += conn.ConnectionStats().PacketsReceived
+		}
+	}
+	return n
+}
+
 // readGroup reads one group stream of the forwarder's protocol (8-byte
 // sequence, then frames as 4-byte length and payload), timing every frame.
 func (c *quicClients) readGroup(sub int, str *quic.ReceiveStream) {

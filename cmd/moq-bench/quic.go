@@ -231,27 +231,53 @@ func (f *quicForwarder) sendGroup(c *quic.Conn, hdr [8]byte, ch <-chan []byte, a
 		}
 		return
 	}
+	// What a careful forwarder does, as the relay does: the header goes
+	// with the first frame, each frame's length prefix with the frame, in
+	// one write; the group's last frame, when the group has already ended,
+	// is queued whole and the stream closed at once, so the FIN leaves with
+	// the data instead of in a packet of its own.
+	buf := append(make([]byte, 0, 64), hdr[:]...)
 	ok := true
-	if _, err := str.Write(hdr[:]); err != nil {
-		ok = false
-	}
-	var lenBuf [4]byte
-	for p := range ch {
-		if !ok {
-			continue
+	p, more := <-ch
+	for more {
+		var next []byte
+		last, peeked := false, false
+		select {
+		case next, more = <-ch:
+			peeked, last = true, !more
+		default:
 		}
-		binary.BigEndian.PutUint32(lenBuf[:], uint32(len(p)))
-		if _, err := str.Write(lenBuf[:]); err != nil {
-			ok = false
-			continue
+		buf = binary.BigEndian.AppendUint32(buf, uint32(len(p)))
+		buf = append(buf, p...)
+		if ok {
+			switch {
+			case last && len(buf) <= 8<<10:
+				if err := str.TryWriteAll(buf); err == nil {
+					buf = buf[:0]
+					break
+				}
+				fallthrough
+			default:
+				if _, err := str.Write(buf); err != nil {
+					ok = false
+				}
+				buf = buf[:0]
+			}
 		}
-		if _, err := str.Write(p); err != nil {
-			ok = false
+		if !peeked {
+			next, more = <-ch
 		}
+		p = next
 	}
 	if !ok || *aborted {
 		str.CancelWrite(1)
 		return
+	}
+	if len(buf) > 0 { // a group without frames: its header alone
+		if _, err := str.Write(buf); err != nil {
+			str.CancelWrite(1)
+			return
+		}
 	}
 	_ = str.Close()
 }
