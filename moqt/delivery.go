@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/moq-cluster/moq-relay/transport"
 )
 
@@ -65,6 +67,9 @@ type DeliveryConfig struct {
 	Write func(gs *GroupSend, str transport.SendStream)
 	// Counters counts the groups given up (may be nil).
 	Counters *Counters
+	// Logger, when set, gets a debug line for every group given up, with
+	// the reason: what a subscriber's missing group came to.
+	Logger *zap.Logger
 }
 
 // DeliverySettings are what the subscriber may change while subscribed.
@@ -215,10 +220,10 @@ func (d *Delivery) admit(ctx context.Context, g *GroupReader) *GroupSend {
 		budget = d.cfg.MaxLatency
 	}
 	for len(d.inflight) > 1 && gs.arrived.Sub(d.inflight[0].arrived) > budget {
-		d.giveUpLocked(d.inflight[0])
+		d.giveUpLocked(d.inflight[0], "older than the latency budget")
 	}
 	for len(d.inflight) > d.cfg.MaxInFlightGroups {
-		d.giveUpLocked(d.inflight[0])
+		d.giveUpLocked(d.inflight[0], "too many groups in flight")
 	}
 	var bytes int64
 	for _, f := range d.inflight {
@@ -226,16 +231,20 @@ func (d *Delivery) admit(ctx context.Context, g *GroupReader) *GroupSend {
 	}
 	for len(d.inflight) > 1 && bytes > d.cfg.MaxInFlightBytes {
 		bytes -= int64(d.inflight[0].g.Group().Bytes())
-		d.giveUpLocked(d.inflight[0])
+		d.giveUpLocked(d.inflight[0], "too many bytes in flight")
 	}
 	d.reprioritizeLocked()
 	return gs
 }
 
 // giveUpLocked abandons a group: its stream is reset with GiveUpCode.
-func (d *Delivery) giveUpLocked(gs *GroupSend) {
+func (d *Delivery) giveUpLocked(gs *GroupSend, reason string) {
 	if gs.Drop(d.cfg.GiveUpCode) {
 		d.cfg.Counters.GroupDropped()
+		if d.cfg.Logger != nil {
+			d.cfg.Logger.Debug("group given up", zap.Uint64("group", gs.seq), zap.String("reason", reason),
+				zap.Duration("behind_newest", d.inflight[len(d.inflight)-1].arrived.Sub(gs.arrived)), zap.Int("in_flight", len(d.inflight)))
+		}
 	}
 	d.removeLocked(gs)
 }

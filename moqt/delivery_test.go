@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/moq-cluster/moq-relay/transport"
 )
@@ -232,7 +233,10 @@ func deliveryConfig() DeliveryConfig {
 // the newest never, even when it is itself over budget.
 func TestDeliveryGivesUpByAge(t *testing.T) {
 	arrivals := []time.Duration{0, 300 * time.Millisecond, 1200 * time.Millisecond, 1500 * time.Millisecond, 5 * time.Second}
-	r := newDeliveryRun(t, true, DeliverySettings{}, deliveryConfig(), testGroups(5, 10), arrivals)
+	cfg := deliveryConfig()
+	core, logs := observer.New(zap.DebugLevel)
+	cfg.Logger = zap.New(core)
+	r := newDeliveryRun(t, true, DeliverySettings{}, cfg, testGroups(5, 10), arrivals)
 	end := r.serve(4)
 	if err := end(); err != nil {
 		t.Fatalf("Serve: %v", err)
@@ -245,6 +249,15 @@ func TestDeliveryGivesUpByAge(t *testing.T) {
 	}
 	if n := r.counts.Snapshot().GroupsDropped; n != 4 {
 		t.Fatalf("counted %d groups given up, want 4", n)
+	}
+	// Each says so at debug level, with the group and why.
+	var said []string
+	for _, e := range logs.FilterMessage("group given up").All() {
+		f := e.ContextMap()
+		said = append(said, fmt.Sprintf("%v: %v", f["group"], f["reason"]))
+	}
+	if want := "[0: older than the latency budget 1: older than the latency budget 2: older than the latency budget 3: older than the latency budget]"; fmt.Sprint(said) != want {
+		t.Fatalf("logged %v, want %s", said, want)
 	}
 
 	// The subscriber's own budget replaces the default.

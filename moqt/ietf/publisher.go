@@ -227,7 +227,7 @@ func (s *Session) serveSubscribe(q request, m *message.Subscribe) error {
 	sub.d = moqt.NewDelivery(reader, s.tasks, moqt.DeliverySettings{Priority: priority}, moqt.DeliveryConfig{
 		MaxLatency: s.cfg.MaxLatency, MaxInFlightGroups: s.cfg.MaxInFlightGroups, MaxInFlightBytes: s.cfg.MaxInFlightBytes,
 		GiveUpCode: uint32(message.ResetDeliveryTimeout), CancelCode: uint32(message.ResetCancelled),
-		Band: priorityBand, Skip: sub.paused, Open: s.conn.OpenUniStream, Write: sub.write, Counters: s.cfg.Counters,
+		Band: priorityBand, Skip: sub.paused, Open: s.conn.OpenUniStream, Write: sub.write, Counters: s.cfg.Counters, Logger: log,
 	})
 
 	ok2 := message.SubscribeOK{RequestID: m.RequestID, TrackAlias: m.RequestID}

@@ -176,7 +176,7 @@ func (s *Session) serveSubscribe(str transport.Stream, r *wire.Reader) error {
 	}, moqt.DeliveryConfig{
 		MaxLatency: s.cfg.MaxLatency, MaxInFlightGroups: s.cfg.MaxInFlightGroups, MaxInFlightBytes: s.cfg.MaxInFlightBytes,
 		GiveUpCode: uint32(wire.CodeOld), CancelCode: uint32(wire.CodeCancel),
-		Band: s.priority.band, Open: s.conn.OpenUniStream, Write: sub.write, Counters: s.cfg.Counters,
+		Band: s.priority.band, Open: s.conn.OpenUniStream, Write: sub.write, Counters: s.cfg.Counters, Logger: log,
 	})
 	s.cfg.Counters.SubscriptionServed(1)
 	defer s.cfg.Counters.SubscriptionServed(-1)

@@ -201,7 +201,8 @@ func (s *Session) recvGroup(str transport.ReceiveStream, r *wire.Reader, t *moqt
 	gw, err := up.w.CreateGroup(hdr.Sequence)
 	up.groups.Created(hdr.Sequence)
 	t.Done()
-	if err != nil {
+	if err != nil { // a duplicate, or the track ended
+		s.log.Debug("group refused", zap.Uint64("subscribe_id", hdr.SubscribeID), zap.Uint64("group", hdr.Sequence), transport.LogError(err))
 		str.CancelRead(uint32(wire.CodeCancel))
 		return nil
 	}
