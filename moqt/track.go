@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/moq-cluster/moq-relay/transport"
 	"go.uber.org/zap"
 )
 
@@ -432,7 +433,7 @@ func (r *TrackReader) NextGroup(ctx context.Context) (*GroupReader, error) {
 				if r.started && g.seq < r.minSeq {
 					r.stale++
 					t.opts.Logger.Debug("group skipped: arrived after a newer one was delivered",
-						zap.String("track", t.name), zap.Uint64("group", g.seq), zap.Uint64("delivered_up_to", r.minSeq-1))
+						transport.LogString("track", t.name), zap.Uint64("group", g.seq), zap.Uint64("delivered_up_to", r.minSeq-1))
 				}
 				continue
 			}
@@ -469,7 +470,7 @@ func (r *TrackReader) skipEvictedLocked(n uint64) {
 	}
 	r.evicted += n
 	r.t.opts.Logger.Debug("groups skipped: left the cache before the reader reached them",
-		zap.String("track", r.t.name), zap.Uint64("groups", n), zap.Uint64("delivered_up_to", r.minSeq-1),
+		transport.LogString("track", r.t.name), zap.Uint64("groups", n), zap.Uint64("delivered_up_to", r.minSeq-1),
 		zap.Int("cache_groups", r.t.opts.CacheGroups), zap.Bool("forwarding", r.forwardingLocked()))
 }
 
