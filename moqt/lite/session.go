@@ -147,7 +147,7 @@ func (s *Session) spawn(name string, f func() error) bool { return s.tasks.Go(na
 func (s *Session) fail(task string, err error) {
 	if code, ok := fatalCode(err); ok {
 		s.log.Warn("closing session: peer violated the protocol", zap.String("task", task), zap.Stringer("code", code), transport.LogError(err))
-		s.CloseWithError(code, err.Error())
+		s.CloseWithError(code, wire.ReasonFor(err, code))
 		return
 	}
 	if s.ctx.Err() == nil {

@@ -3,6 +3,7 @@ package wire
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Code is an application error code carried in QUIC/WebTransport stream resets
@@ -78,6 +79,14 @@ func (e *Error) Error() string {
 		return e.Code.String()
 	}
 	return e.Code.String() + ": " + e.Reason
+}
+
+// ReasonFor is err's text as the reason of a close with code: without the
+// code's name in front when err already starts with it (an *Error of that
+// code), so the session's error, which names the code itself, does not say
+// it twice.
+func ReasonFor(err error, code Code) string {
+	return strings.TrimPrefix(err.Error(), code.String()+": ")
 }
 
 // Errorf returns an *Error with a formatted reason.
