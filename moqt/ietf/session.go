@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 
 	"go.uber.org/zap"
 
@@ -68,6 +69,10 @@ type Session struct {
 	ctrlMu  sync.Mutex
 	// Through draft-16: the one control stream, cut into requests.
 	ctrl *controlStream
+
+	// acceptingUni is set once the loop accepting the peer's subgroup
+	// streams runs: from our first subscription on (startAcceptUni).
+	acceptingUni atomic.Bool
 
 	mu         sync.Mutex
 	err        error
@@ -141,11 +146,11 @@ func (s *Session) Err() error {
 	return s.err
 }
 
-// start launches the accept loops, the control stream reader and the
-// reaper that ends the session.
+// start launches the bidirectional accept loop, the control stream reader
+// and the reaper that ends the session; the unidirectional accept loop
+// starts with the first subscription (startAcceptUni).
 func (s *Session) start() {
 	s.spawn("accept-bidi", s.acceptBidi)
-	s.spawn("accept-uni", s.acceptUni)
 	if s.ctrl != nil {
 		s.spawn("control-stream", s.ctrl.run)
 	} else {
@@ -154,8 +159,9 @@ func (s *Session) start() {
 	if s.client && s.cfg.Origin != nil {
 		s.spawn("advertise", s.advertise)
 	}
-	go func() {
-		<-s.ctx.Done()
+	// Run once the session ends, without a goroutine waiting for it
+	// meanwhile (a stack per idle session).
+	context.AfterFunc(s.ctx, func() {
 		s.mu.Lock()
 		s.tasks.Close()
 		if s.err == nil {
@@ -172,7 +178,7 @@ func (s *Session) start() {
 		s.consumed.End(s.lostError())
 		s.tasks.Wait()
 		close(s.done)
-	}()
+	})
 }
 
 // spawn runs f in a goroutine owned by the session (moqt.Tasks). Errors
@@ -237,7 +243,7 @@ func (s *Session) fail(task string, err error) {
 		if s.ctx.Err() == nil && s.conn.Context().Err() == nil {
 			s.log.Warn("closing session: peer violated the protocol", zap.String("task", task), zap.Uint32("code", uint32(code)), transport.LogError(err))
 		}
-		s.closeIETF(code, err.Error())
+		s.closeIETF(code, wire.ReasonFor(err, moqtCode(code)))
 		return
 	}
 	if s.ctx.Err() == nil {

@@ -59,6 +59,7 @@ func (s *Session) runUpstream(b *moqt.Broadcast, path string, w *moqt.TrackWrite
 		w.Abort(fmt.Errorf("ietf: request id: %w", err))
 		return nil
 	}
+	s.startAcceptUni() // before SUBSCRIBE, so the first subgroup is read
 	req := &message.Subscribe{RequestID: id, Namespace: ns, TrackName: w.Name()}
 	if s.version == message.Draft14 {
 		// Fields of draft-14's SUBSCRIBE. From draft-15 they are parameters
@@ -318,6 +319,18 @@ func (s *Session) lookupAlias(alias uint64) *upstream {
 		case <-s.ctx.Done():
 			return nil
 		}
+	}
+}
+
+// startAcceptUni starts accepting the peer's unidirectional streams, once.
+// After SETUP (read by the handshake) they carry only subgroups of our
+// subscriptions (we send no FETCH), so a session that never subscribes
+// (most viewers' sessions, seen from the relay) parks no goroutine on
+// them. Streams a peer opens unasked wait in QUIC's queue, bounded by the
+// stream and flow-control limits, and are read once the loop runs.
+func (s *Session) startAcceptUni() {
+	if !s.acceptingUni.Swap(true) {
+		s.spawn("accept-uni", s.acceptUni)
 	}
 }
 
