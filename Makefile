@@ -60,6 +60,7 @@ BENCH_ROUNDS ?= 3
 BENCH_FLAGS  ?=
 bench: build
 	$(GO) run ./cmd/moq-bench proc --relay-bin $(BIN)/moq-relay --rounds $(BENCH_ROUNDS) --duration 3s --quic-n 100,1000 $(BENCH_FLAGS)
+	$(GO) test -run '^$$' -bench 'Delivery' -benchtime 20000x ./moqt/
 	$(GO) test -run '^$$' -bench 'Lookup|Announce|Listing' -benchtime 2s ./cluster/
 
 # Third-party interop with MediaMTX v1.20.1 (moqt-16 … moqt-19), both ways
