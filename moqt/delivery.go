@@ -92,7 +92,7 @@ type GroupSend struct {
 	g       *GroupReader
 	ctx     context.Context
 	cancel  context.CancelFunc
-	turn    *Turn
+	turn    Turn
 
 	mu      sync.Mutex
 	str     transport.SendStream
@@ -213,7 +213,7 @@ func (d *Delivery) admit(ctx context.Context, g *GroupReader) *GroupSend {
 	gs := &GroupSend{seq: g.Sequence(), arrived: d.now(), g: g, ctx: gctx, cancel: cancel}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	gs.turn = d.order.Next()
+	d.order.NextInto(&gs.turn)
 	d.inflight = append(d.inflight, gs)
 	budget := d.settings.MaxLatency
 	if budget <= 0 {
