@@ -15,6 +15,43 @@
 
 const DEFAULT_ALPN = ["moq-lite-04", "moq-lite-03", "moql"];
 
+// readGroups reads a subscription's groups, each in its own task (a group may
+// stay open while the next one arrives), and hands their frames on in the
+// order the package delivered the groups, as a player does: a group's frames
+// wait until the group before it has handed on its first frame or ended.
+// Each group is its own QUIC stream, so a renderer that stalls for a frame
+// interval can find a later group's data ready before an earlier one's and
+// run its reader first; the order the relay sent the groups in is what the
+// tests check, not that race. next() yields the next group (undefined at the
+// end); read(group) its next frame as text (undefined at the group's end).
+export async function readGroups(next, read, onFrame) {
+	const readers = [];
+	let previous = Promise.resolve();
+	for (;;) {
+		const group = await next();
+		if (!group) break;
+		const after = previous;
+		let handedOn;
+		previous = new Promise((resolve) => (handedOn = resolve));
+		readers.push(
+			(async () => {
+				try {
+					await after;
+					for (;;) {
+						const frame = await read(group);
+						if (frame === undefined) break;
+						onFrame(frame);
+						handedOn();
+					}
+				} finally {
+					handedOn();
+				}
+			})(),
+		);
+	}
+	await Promise.all(readers);
+}
+
 function params() {
 	const q = new URLSearchParams(location.search);
 	const num = (name, def) => {

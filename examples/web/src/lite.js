@@ -2,28 +2,20 @@
 // track.recvGroup() / group.readFrame(); publishing answers broadcast.requested() per subscription.
 import { Broadcast, Connection, Group, Path } from "@moq/lite";
 import pkgJson from "../node_modules/@moq/lite/package.json";
-import { main } from "./common.js";
+import { main, readGroups } from "./common.js";
 
 const decoder = new TextDecoder();
 
 async function subscribe(conn, broadcast, track, onFrame) {
 	const sub = conn.consume(Path.from(broadcast)).subscribe(track, 0);
-	const readers = [];
-	for (;;) {
-		const group = await sub.recvGroup();
-		if (!group) break;
-		// Read groups concurrently: a group may stay open while the next one arrives.
-		readers.push(
-			(async () => {
-				for (;;) {
-					const frame = await group.readFrame();
-					if (!frame) break;
-					onFrame(decoder.decode(frame));
-				}
-			})(),
-		);
-	}
-	await Promise.all(readers);
+	await readGroups(
+		() => sub.recvGroup(),
+		async (group) => {
+			const frame = await group.readFrame();
+			return frame ? decoder.decode(frame) : undefined;
+		},
+		onFrame,
+	);
 }
 
 function publish(conn, broadcast, track) {

@@ -3,28 +3,20 @@
 // Broadcast.Producer with a statically created track (the package fans out and caches).
 import { Broadcast, Connection, Path } from "@moq/net";
 import pkgJson from "../node_modules/@moq/net/package.json";
-import { main } from "./common.js";
+import { main, readGroups } from "./common.js";
 
 const decoder = new TextDecoder();
 
 async function subscribe(conn, broadcast, track, onFrame) {
 	const sub = conn.consume(Path.from(broadcast)).subscribe(track, { priority: 0 });
-	const readers = [];
-	for (;;) {
-		const group = await sub.recvGroup();
-		if (!group) break;
-		// Read groups concurrently: a group may stay open while the next one arrives.
-		readers.push(
-			(async () => {
-				for (;;) {
-					const frame = await group.readFrame();
-					if (!frame) break;
-					onFrame(decoder.decode(frame.payload));
-				}
-			})(),
-		);
-	}
-	await Promise.all(readers);
+	await readGroups(
+		() => sub.recvGroup(),
+		async (group) => {
+			const frame = await group.readFrame();
+			return frame ? decoder.decode(frame.payload) : undefined;
+		},
+		onFrame,
+	);
 }
 
 async function demand(used) {
