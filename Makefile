@@ -9,7 +9,7 @@ STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X github.com/moq-cluster/moq-relay/cmd/internal/buildinfo.Version=$(VERSION)
 
-.PHONY: all build run test test-short soak lint fuzz fuzz-smoke bench web clean interop-mediamtx
+.PHONY: all build run test test-short soak lint fuzz fuzz-smoke bench pgo web clean interop-mediamtx
 
 all: build
 
@@ -62,6 +62,16 @@ bench: build
 	$(GO) run ./cmd/moq-bench proc --relay-bin $(BIN)/moq-relay --rounds $(BENCH_ROUNDS) --duration 3s --quic-n 100,1000 $(BENCH_FLAGS)
 	$(GO) test -run '^$$' -bench 'Delivery' -benchtime 20000x ./moqt/
 	$(GO) test -run '^$$' -bench 'Lookup|Announce|Listing' -benchtime 2s ./cluster/
+
+# Refresh the profile the Go compiler optimises moq-relay (and moq-bench's
+# raw quic-go floor, through a link) with: CPU profiles of the built relay
+# under the bench's fan-out and two-hop cases, merged (docs/performance.md).
+# `go build` applies cmd/moq-relay/default.pgo by itself.
+pgo: build
+	@dir=$$(mktemp -d /tmp/moq-pgo.XXXXXX) && \
+	$(GO) run ./cmd/moq-bench proc --relay-bin $(BIN)/moq-relay --case fanout-200,fanout-100,fanout-1000,two-hop --rounds 1 --duration 8s --floor=false --quic-n '' --profile $$dir && \
+	$(GO) tool pprof -proto $$dir/*-cpu.pb.gz > $$dir/merged.pgo && \
+	mv $$dir/merged.pgo cmd/moq-relay/default.pgo; rc=$$?; rm -rf $$dir; exit $$rc
 
 # Third-party interop with MediaMTX v1.20.1 (moqt-16 … moqt-19), both ways
 # (examples/mediamtx/README.md). Opt-in: building MediaMTX takes minutes, so
