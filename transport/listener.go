@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"runtime/debug"
@@ -14,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -108,6 +110,12 @@ type Listener struct {
 	wg     sync.WaitGroup
 	queue  chan Session
 
+	// The configurations the handshake picks from, built once (and again
+	// by HandleALPN) rather than per handshake: crypto/tls keeps the one it
+	// used for the connection's life.
+	serverTLS     atomic.Pointer[tls.Config]
+	clientAuthTLS *tls.Config // nil without ClientCAs
+
 	mu        sync.Mutex
 	ready     []readyCheck
 	handlers  map[string]ALPNHandler
@@ -145,6 +153,17 @@ func Listen(opts ListenOptions) (*Listener, error) {
 	l.mux.HandleFunc("GET /certificate.sha256", l.serveFingerprint)
 	l.mux.HandleFunc("GET /health", serveHealth)
 	l.mux.HandleFunc("GET /ready", l.serveReady)
+
+	if opts.ClientCAs != nil {
+		l.clientAuthTLS = &tls.Config{
+			MinVersion:     tls.VersionTLS13,
+			NextProtos:     opts.ClientAuthALPNs,
+			GetCertificate: opts.Certs.getDefaultCertificate,
+			ClientAuth:     tls.RequireAndVerifyClientCert,
+			ClientCAs:      opts.ClientCAs,
+		}
+	}
+	l.refreshServerTLS()
 
 	l.tr = &quic.Transport{Conn: udp}
 	tlsConf := &tls.Config{
@@ -226,31 +245,28 @@ func (l *Listener) quicConfig() *quic.Config {
 	}
 }
 
-// tlsConfigForClient offers h3 (WebTransport), the MoQ protocols and any
-// registered protocol, computed per handshake so HandleALPN works at any time.
+// tlsConfigForClient picks the configuration for one handshake.
 func (l *Listener) tlsConfigForClient(hello *tls.ClientHelloInfo) (*tls.Config, error) {
-	if l.opts.ClientCAs != nil && len(hello.SupportedProtos) > 0 && allIn(hello.SupportedProtos, l.opts.ClientAuthALPNs) {
+	if l.clientAuthTLS != nil && len(hello.SupportedProtos) > 0 && allIn(hello.SupportedProtos, l.opts.ClientAuthALPNs) {
 		// A protocol that authenticates clients by certificate (mTLS):
 		// offer only those, so the client cannot fall back to another.
-		return &tls.Config{
-			MinVersion:     tls.VersionTLS13,
-			NextProtos:     l.opts.ClientAuthALPNs,
-			GetCertificate: l.opts.Certs.getDefaultCertificate,
-			ClientAuth:     tls.RequireAndVerifyClientCert,
-			ClientCAs:      l.opts.ClientCAs,
-		}, nil
+		return l.clientAuthTLS, nil
 	}
-	protos := append([]string{http3.NextProtoH3}, l.opts.Protocols...)
+	return l.serverTLS.Load(), nil
+}
+
+// refreshServerTLS builds the configuration that offers h3 (WebTransport),
+// the MoQ protocols and every protocol registered with HandleALPN.
+func (l *Listener) refreshServerTLS() {
 	l.mu.Lock()
-	for p := range l.handlers {
-		protos = append(protos, p)
-	}
-	l.mu.Unlock()
-	return &tls.Config{
+	defer l.mu.Unlock()
+	protos := append([]string{http3.NextProtoH3}, l.opts.Protocols...)
+	protos = append(protos, slices.Sorted(maps.Keys(l.handlers))...)
+	l.serverTLS.Store(&tls.Config{
 		MinVersion:     tls.VersionTLS13,
 		NextProtos:     protos,
 		GetCertificate: l.opts.Certs.getCertificate,
-	}, nil
+	})
 }
 
 // allIn reports whether every element of xs is in set.
@@ -266,8 +282,9 @@ func allIn(xs, set []string) bool {
 // HandleALPN serves another raw-QUIC protocol on this port.
 func (l *Listener) HandleALPN(alpn string, h ALPNHandler) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	l.handlers[alpn] = h
+	l.mu.Unlock()
+	l.refreshServerTLS()
 }
 
 // WrapQUIC is the package's WrapQUIC for a connection an ALPNHandler of
