@@ -402,7 +402,7 @@ func redirectReason(target string) string {
 // stack grew through the handshake and setup, and Go keeps a parked
 // goroutine's stack at that size unless it uses under a quarter of it, so
 // the session's long wait starts on a stack of its own (idle sessions:
-// about 10 % less RSS each, docs/performance.md).
+// about 4.5 KiB less stack each, docs/performance.md).
 func (s *Server) handle(conn transport.Session) {
 	log := s.log.WithLazy(zap.Stringer("remote", conn.RemoteAddr()), zap.String("transport", string(conn.Kind())))
 	defer recoverSession(log, conn)
