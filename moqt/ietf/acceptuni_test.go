@@ -2,13 +2,13 @@ package ietf_test
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/moq-cluster/moq-relay/moqt"
 	"github.com/moq-cluster/moq-relay/moqt/ietf/message"
+	"github.com/moq-cluster/moq-relay/moqt/internal/sessiontest"
 	"github.com/moq-cluster/moq-relay/moqt/wire"
 )
 
@@ -39,27 +39,7 @@ func TestSubgroupStreamsReadFromFirstSubscription(t *testing.T) {
 				t.Fatal(err)
 			}
 			_ = uni.Close()
-
-			select {
-			case <-server.Done():
-				t.Fatalf("the idle session read the unasked stream and ended: %v", server.Err())
-			case <-time.After(300 * time.Millisecond):
-			}
-
-			r, err := server.Consume("room/alice").Subscribe("video", moqt.ReaderOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer r.Close()
-			select {
-			case <-server.Done():
-			case <-ctx.Done():
-				t.Fatal("the session never read the stream opened before its first subscription")
-			}
-			var we *wire.Error
-			if err := server.Err(); !errors.As(err, &we) || we.Code != wire.CodeProtocolViolation {
-				t.Fatalf("session ended with %v, want PROTOCOL_VIOLATION", err)
-			}
+			sessiontest.ExpectMalformedStreamReadOnSubscribe(t, ctx, server)
 			if n := strings.Count(server.Err().Error(), wire.CodeProtocolViolation.String()); n != 1 {
 				t.Fatalf("session error %q names the code %d times, want once", server.Err(), n)
 			}
